@@ -1,0 +1,120 @@
+"""Running a service: stop on SIGTERM/SIGINT, and consuming a durable pull consumer with bounded
+concurrency, heartbeats for long work and one mapping from outcomes to acks.
+
+The habits are Temporal's worker and nats.py's micro services: the consumer loop owns its tasks in a
+``TaskGroup``; on stop it stops fetching, lets in-flight work finish for a grace period, then cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from shared.runtime.outcomes import PermanentError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGTERM or SIGINT (the way Kubernetes and a terminal ask a process to end)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def _heartbeat(msg: Msg, every_s: float) -> None:
+    """Tell JetStream the message is still being worked on, so ``ack_wait`` does not redeliver it."""
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()
+
+
+async def settle(msg: Msg, handler: Handler, heartbeat_s: float, what: str) -> None:
+    """Run ``handler`` on ``msg`` and acknowledge according to its outcome."""
+    beat = asyncio.create_task(_heartbeat(msg, heartbeat_s))
+    try:
+        await handler(msg)
+    except TemporaryError as exc:
+        log.warning("%s will be retried in %.1fs: %s", what, exc.delay_s, exc)
+        await msg.nak(delay=exc.delay_s)
+    except PermanentError as exc:
+        log.error("%s was rejected: %s", what, exc)
+        await msg.term()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        delivered = msg.metadata.num_delivered if msg.metadata else 1
+        delay = min(30.0, 0.5 * 2 ** min(delivered, 6))
+        log.exception("%s failed unexpectedly; redelivering in %.1fs", what, delay)
+        await msg.nak(delay=delay)
+    else:
+        await msg.ack()
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+
+
+async def consume(
+    subscription: JetStreamContext.PullSubscription,
+    handler: Handler,
+    stop: asyncio.Event,
+    *,
+    concurrency: int,
+    heartbeat_s: float,
+    grace_s: float = 10.0,
+    what: str = "message",
+) -> None:
+    """Fetch and handle messages until ``stop`` is set, at most ``concurrency`` at a time.
+
+    The loop only fetches as many messages as it has free slots, so a busy replica leaves work on the
+    server for its peers (the shared durable hands it to whoever asks).
+    """
+    slots = asyncio.Semaphore(concurrency)
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def run_one(msg: Msg) -> None:
+        try:
+            await settle(msg, handler, heartbeat_s, f"{what} {msg.subject}")
+        finally:
+            slots.release()
+
+    try:
+        while not stop.is_set():
+            await slots.acquire()
+            free = 1
+            while free < concurrency and not slots.locked():
+                await slots.acquire()
+                free += 1
+            try:
+                msgs = await subscription.fetch(batch=free, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                msgs = []
+            except nats.errors.ConnectionClosedError:
+                for _ in range(free):
+                    slots.release()
+                break
+            for _ in range(free - len(msgs)):
+                slots.release()
+            for msg in msgs:
+                task = asyncio.create_task(run_one(msg))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+    finally:
+        if in_flight:
+            _, pending = await asyncio.wait(set(in_flight), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
