@@ -22,6 +22,7 @@ from shared.manifests.reading import RawDocument, manifest_files, read_documents
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "default"
+_SECRET_KINDS = frozenset({"Secret", "Namespace"})
 
 
 def load_paths(paths: Sequence[str | FsPath], default_namespace: str | None = None) -> ManifestSet:
@@ -58,7 +59,8 @@ def load_secrets(
     """Only the Secrets under ``paths``, decoded: ``{(namespace, name): {key: value}}``. For the
     task-runner and metrics-provider, which resolve secret references themselves. Raises
     ``ManifestErrors`` (naming keys, never values) for undecodable data or a broken file."""
-    items, errors = _read_all(paths)
+    items, errors = _read_all(paths, _SECRET_KINDS)
+    errors = [e for e in errors if e.kind in _SECRET_KINDS or not e.kind]
     namespace = _default_namespace(items, default_namespace)
     secrets: dict[tuple[str, str], dict[str, str]] = {}
     for doc, converted in items:
@@ -80,14 +82,19 @@ def load_secrets(
 
 
 def _read_all(
-    paths: Sequence[str | FsPath],
+    paths: Sequence[str | FsPath], only_kinds: frozenset[str] | None = None
 ) -> tuple[list[tuple[RawDocument, Converted]], list[ManifestError]]:
+    """Read and convert every document; with ``only_kinds``, documents of other kinds are skipped
+    unread (so a broken task definition does not stop the task-runner from reading Secrets)."""
     files, errors = manifest_files(paths)
     items: list[tuple[RawDocument, Converted]] = []
     for file in files:
         documents, read_errors = read_documents(file)
         errors += read_errors
         for doc in documents:
+            kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+            if only_kinds is not None and kind not in only_kinds and kind != "List":
+                continue
             converted, convert_errors = convert_document(doc)
             errors += convert_errors
             items += [(doc, c) for c in converted]
