@@ -147,7 +147,9 @@ class PrometheusHandle:
                 if isinstance(seen, str) and float(seen) == float(value):
                     return
             await asyncio.sleep(0.2)
-        raise TimeoutError(f"Prometheus never showed {promql} == {value} within {timeout_s:.0f}s (last: {seen!r})")
+        raise TimeoutError(
+            f"Prometheus never showed {promql} == {value} within {timeout_s:.0f}s (last: {seen!r})"
+        )
 
     async def wait_for_series(self, promql: str, timeout_s: float = 30.0) -> None:
         """Wait until ``promql`` returns at least one sample."""
@@ -184,7 +186,8 @@ async def running_prometheus(
     path = binary if Path(binary).is_file() else shutil.which("prometheus")
     if not path:
         raise PrometheusNotAvailableError(
-            f"the Prometheus binary was not found at {binary} or on PATH; install it (apt-get install prometheus)"
+            f"the Prometheus binary was not found at {binary} or on PATH; "
+            "install it (apt-get install prometheus)"
         )
     exporter = CapacityExporter(extra_series)
     exporter_port = _free_port()
@@ -219,7 +222,8 @@ async def running_prometheus(
                     data_dir=data_dir,
                     _session=session,
                 )
-                await _wait_ready(handle, process, data_dir, startup_timeout_s, list(exporter_series(extra_series)))
+                series = exporter_series(extra_series)
+                await _wait_ready(handle, process, data_dir, startup_timeout_s, series)
                 yield handle
         finally:
             if process is not None and process.returncode is None:

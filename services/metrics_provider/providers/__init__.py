@@ -4,11 +4,11 @@ from services.metrics_provider.providers.base import (
     MetricsBackend,
     ProviderContext,
     ProviderError,
-    SecretSource,
     new_provider,
     register,
     supported_types,
 )
+from shared.runtime.secrets import SecretSource
 
 __all__ = [
     "MetricsBackend",

@@ -10,26 +10,18 @@ register a builder under their type; nothing else changes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
 
 from shared.keptn.resources import KeptnMetric, KeptnMetricsProvider
+from shared.runtime.secrets import SecretSource
 
 
 class ProviderError(Exception):
     """A fetch failed; ``str(error)`` is what the user sees in ``errMsg`` (never a secret)."""
-
-
-class SecretSource(Protocol):
-    """Where Secret values come from (a folder in local mode, the API server in Kubernetes).
-
-    Secrets never travel on NATS: the metrics-provider resolves them itself, in the provider's namespace.
-    """
-
-    async def get(self, namespace: str, name: str) -> Mapping[str, str] | None: ...
 
 
 class MetricsBackend(Protocol):
@@ -48,6 +40,7 @@ class ProviderContext:
 
     session: aiohttp.ClientSession
     secrets: SecretSource | None = None
+    """Where Secrets are read (in the provider's namespace); they never travel on NATS."""
     timeout_s: float = 20.0
     """KLT gives every provider request 20 s (§6.2)."""
     clock: Callable[[], float] = field(default=time.time)

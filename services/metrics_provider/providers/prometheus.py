@@ -9,6 +9,7 @@ wrote them: its JSON already carries each sample as the string Go's ``SampleValu
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import aiohttp
@@ -139,11 +140,11 @@ class PrometheusBackend:
         data = await self._call("query_range", form)
         return matrix_values(data.result_type, data.result)
 
-    async def _auth(self) -> aiohttp.BasicAuth | None:
-        """Basic auth from the provider's Secret (keys ``user`` and ``password``), when one is named."""
+    async def _auth(self) -> dict[str, str]:
+        """Basic-auth headers from the provider's Secret (keys ``user``, ``password``) when one is named."""
         ref = self.provider.spec.secret_key_ref
         if ref is None or not ref.name:
-            return None
+            return {}
         namespace = self.provider.metadata.namespace
         if self.context.secrets is None:
             raise ProviderError(
@@ -155,20 +156,21 @@ class PrometheusBackend:
         user, password = data.get("user"), data.get("password")
         if user is None or password is None:
             raise ProviderError(BAD_SECRET)
-        return aiohttp.BasicAuth(user, password)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
 
     async def _call(self, endpoint: str, form: dict[str, str]) -> _Data:
         url = self.provider.spec.target_server.rstrip("/") + f"/api/v1/{endpoint}"
-        auth = await self._auth()
+        headers = await self._auth()
         session = self.context.session
         timeout = aiohttp.ClientTimeout(total=self.context.timeout_s)
         method = "POST"
         try:
-            async with session.post(url, data=form, auth=auth, timeout=timeout) as response:
+            async with session.post(url, data=form, headers=headers, timeout=timeout) as response:
                 status, body = response.status, await response.read()
             if status == 405:
                 method = "GET"
-                async with session.get(url, params=form, auth=auth, timeout=timeout) as response:
+                async with session.get(url, params=form, headers=headers, timeout=timeout) as response:
                     status, body = response.status, await response.read()
         except TimeoutError as exc:
             raise ProviderError(f'{method.title()} "{url}": context deadline exceeded') from exc

@@ -1,0 +1,1 @@
+"""The evaluator: runs KeptnEvaluations — objectives against KeptnMetric values, with retries (§5)."""
