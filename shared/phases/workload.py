@@ -1,8 +1,10 @@
 """Reconciling a KeptnWorkloadVersion (§3.1, §3.2, §3.6, §3.8).
 
 Before its first phase a workload version waits at the start gate: the newest non-Deprecated
-AppVersion listing it must have its pre-deployment evaluations exactly Succeeded (§3.6; a Warning does
-not open the gate, even in non-blocking mode). Then: WorkloadPreDeployTasks →
+AppVersion listing it must have its pre-deployment evaluations exactly Succeeded (§3.6). Deliberate
+difference: in non-blocking mode a Warning opens the gate too. KLT keeps it shut (the ⚠ of §3.6), so a
+failed app pre-evaluation in non-blocking mode leaves every workload unstarted and the AppVersion in
+AppDeploy forever, the opposite of what non-blocking mode promises (§3.9). Then: WorkloadPreDeployTasks →
 WorkloadPreDeployEvaluations → WorkloadDeploy → WorkloadPostDeployTasks →
 WorkloadPostDeployEvaluations → Completed.
 
@@ -70,7 +72,10 @@ def _gate_open(run: Run, wv: KeptnWorkloadVersion, world: WorkloadWorld) -> bool
             detail=av.metadata.uid,
         )
         return False
-    if gate != KeptnState.SUCCEEDED:
+    passed = gate == KeptnState.SUCCEEDED
+    if gate == KeptnState.WARNING and not run.options.block_deployment:
+        passed = True  # klt difference, see the module docstring
+    if not passed:
         return False
     wv.status.app_context_metadata = dict(av.spec.metadata)
     if not wv.spec.trace_id:

@@ -376,6 +376,10 @@ def test_workload_waits_for_its_app_version_and_reports_why() -> None:
     h.app_version.status.pre_deployment_evaluation_status = W  # a Warning does not open the gate
     assert h.reconcile_workload(wv).obj.status.current_phase == ""
 
+    h.options = Options(block_deployment=False)  # klt opens the gate on a Warning in non-blocking mode only
+    assert h.reconcile_workload(wv).obj.status.current_phase == "WorkloadDeploy"
+    h.options = Options()
+
     h.app_version.status.pre_deployment_evaluation_status = F
     wv = h.reconcile_workload(wv).obj
     assert wv.status.current_phase == ""
