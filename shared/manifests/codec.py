@@ -25,10 +25,13 @@ class SecretNotStoredError(TypeError):
 
 
 def encode_object(obj: msgspec.Struct) -> bytes:
-    """The object's JSON (camelCase, defaults left out). Refuses Secrets."""
+    """The object's JSON (camelCase, defaults left out except ``apiVersion`` and ``kind``, which are
+    always written first so the stored form reads like a manifest). Refuses Secrets."""
     if isinstance(obj, Secret):
         raise SecretNotStoredError("Secrets are never stored or published by klt")
-    return _ENCODER.encode(obj)
+    body = msgspec.to_builtins(obj)
+    head = {"apiVersion": getattr(obj, "api_version", None), "kind": getattr(obj, "kind", None)}
+    return _ENCODER.encode({**{k: v for k, v in head.items() if v}, **body})
 
 
 def decode_object(kind: str, data: bytes) -> msgspec.Struct:
