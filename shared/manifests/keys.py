@@ -4,7 +4,9 @@ The webhook looks at the pod, i.e. the workload's pod template. If the pod has n
 webhook copies the keys of the pod's parent (the Deployment, StatefulSet, DaemonSet or ReplicaSet
 object's own labels and annotations) onto the pod, provided the parent has a workload key; the pod is
 then a Keptn workload too, and when the parent has no version key the version is derived from the
-pod's containers. Each value found remembers the field it came from, for error messages.
+pod's containers. A bare ReplicaSet is no parent: the webhook copies from a ReplicaSet's owning
+Deployment, and a ReplicaSet in a folder has none. Each value found remembers the field it came
+from, for error messages.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def workload_keys(workload: Workload) -> WorkloadKeys | None:
                 found[primary] = hit
     else:
         parent = workload.metadata
+        if workload.kind == "ReplicaSet":
+            return None  # a ReplicaSet's pods get their parent's keys only from an owning Deployment
         if not _find(parent.labels, parent.annotations, _PARENT, WORKLOAD_KEY, K8S_WORKLOAD_KEY):
             return None
         from_parent = True

@@ -260,3 +260,17 @@ def test_a_context_without_an_app_is_a_problem(tmp_path: Path) -> None:
         "3: document 1 (KeptnAppContext typo): metadata.name: no app named 'typo' in namespace 'shop': no "
         "KeptnApp and no workload with keptn.sh/app: typo, so this context is never used"
     ]
+
+
+def test_a_bare_replica_set_has_no_parent_to_copy_keys_from(tmp_path: Path) -> None:
+    replica_set = deployment("rs", own="keptn.sh/workload: rs").replace(
+        "kind: Deployment", "kind: ReplicaSet"
+    )
+    result = derived(tmp_path, replica_set)
+    assert result.workloads == {}
+    assert result.skipped[0].startswith("ReplicaSet shop/rs has no keptn.sh/workload")
+    pod_keys = deployment("rs", "keptn.sh/workload: rs, keptn.sh/version: '1'").replace(
+        "kind: Deployment", "kind: ReplicaSet"
+    )
+    resource = derived(tmp_path, pod_keys).workloads[("shop", "rs-rs")].spec.resource_reference
+    assert (resource.kind, resource.name) == ("ReplicaSet", "rs")
