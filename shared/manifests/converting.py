@@ -112,6 +112,13 @@ class _Rejected(Exception):
 
 def convert_document(doc: RawDocument) -> tuple[list[Converted], list[ManifestError]]:
     """The objects of one document (a ``kind: List`` yields its items), and its errors."""
+    try:
+        return _convert_document(doc)
+    except RecursionError:
+        return [], [_error(doc, (), "the document refers to itself (a YAML alias inside its own anchor)")]
+
+
+def _convert_document(doc: RawDocument) -> tuple[list[Converted], list[ManifestError]]:
     data = doc.data
     if not isinstance(data, dict):
         return [], [_error(doc, (), "expected a Kubernetes object (a mapping with apiVersion and kind)")]
