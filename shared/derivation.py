@@ -31,7 +31,7 @@ from shared.keptn.workloads import Workload
 from shared.manifests import ManifestError, ManifestSet
 from shared.manifests.keys import WorkloadKeys, workload_keys
 from shared.manifests.model import ObjectKey
-from shared.manifests.paths import Path, format_path
+from shared.manifests.paths import Path
 from shared.naming import (
     APP_KEY,
     MANAGED_BY_KEPTN,
@@ -229,17 +229,4 @@ def _check_user_app(
 
 
 def _problem(ms: ManifestSet, result: DerivedLifecycle, key: ObjectKey, path: Path, message: str) -> None:
-    source = ms.sources.get(key)
-    locator = ms.locators.get(key)
-    kind, _, name = key
-    result.problems.append(
-        ManifestError(
-            path=source.path if source else "",
-            document=source.document if source else None,
-            line=locator.line_of(path) if locator else (source.line if source else None),
-            kind=source.kind if source and source.kind else kind,
-            name=name,
-            field=format_path(locator.original(path) if locator else path),
-            message=message,
-        )
-    )
+    result.problems.append(ms.error_at(key, path, message))

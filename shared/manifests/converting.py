@@ -165,9 +165,11 @@ def _convert_item(doc: RawDocument, item: Any, base: Path) -> tuple[list[Convert
     try:
         obj = msgspec.convert(data, model)
     except msgspec.ValidationError as exc:
-        path, message = describe_validation_error(exc, data)
+        path, message, expected = describe_validation_error(exc, data)
         original = _renamed_back(path, renames)
-        return [], [_error(doc, (*base, *original), message, kind, name)]
+        error = _error(doc, (*base, *original), message, kind, name)
+        error.expected = expected
+        return [], [error]
     if not metadata_of(obj).name:
         return [], [_error(doc, (*base, "metadata", "name"), "required field is missing", kind, name)]
     result = [Converted(target, obj, api_version, base, renames)]

@@ -67,16 +67,16 @@ _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def describe_validation_error(exc: msgspec.ValidationError, data: Any) -> tuple[Path, str]:
-    """Turn msgspec's ``Expected `str`, got `int` - at `$.spec.version``` into a field path and a
-    message. ``data`` is the document that failed, used to name the offending key where msgspec only
-    says ``[...]``."""
+def describe_validation_error(exc: msgspec.ValidationError, data: Any) -> tuple[Path, str, str]:
+    """Turn msgspec's ``Expected `str`, got `int` - at `$.spec.version``` into a field path, a message
+    and what was expected. ``data`` is the document that failed, used to name the offending key where
+    msgspec only says ``[...]``."""
     text = str(exc)
     message, _, at = text.partition(" - at `")
     path = parse_msgspec_path(at.rstrip("`")) if at else ()
     missing = _MISSING.fullmatch(message)
     if missing:
-        return (*path, missing.group(1)), "required field is missing"
+        return (*path, missing.group(1)), "required field is missing", "a value"
     if ANY_KEY in path:
         path = _name_any_key(path, data, message)
     expected_got = _EXPECTED_GOT.fullmatch(message)
@@ -85,8 +85,8 @@ def describe_validation_error(exc: msgspec.ValidationError, data: Any) -> tuple[
         hint = ""
         if expected.startswith("str") and got in ("int", "float", "bool"):
             hint = " (quote the value so YAML reads it as text)"
-        return path, f"expected {_plain(expected)}, got {_plain(got)}{hint}"
-    return path, message[:1].lower() + message[1:]
+        return path, f"expected {_plain(expected)}, got {_plain(got)}{hint}", _plain(expected)
+    return path, message[:1].lower() + message[1:], ""
 
 
 def _plain(type_name: str) -> str:

@@ -18,7 +18,8 @@ from shared.keptn.resources import (
     KeptnTaskDefinition,
 )
 from shared.keptn.workloads import ConfigMap, Namespace, Secret, Workload
-from shared.manifests.paths import Path, startswith
+from shared.manifests.errors import ManifestError
+from shared.manifests.paths import Path, format_path, startswith
 
 
 def metadata_of(obj: msgspec.Struct) -> ObjectMeta:
@@ -153,3 +154,20 @@ class ManifestSet:
                 self.configs.append(obj)
             case _:
                 raise TypeError(f"klt does not keep objects of type {type(obj).__name__}")
+
+    def error_at(self, key: ObjectKey, path: Path, message: str, expected: str = "") -> ManifestError:
+        """An error about field ``path`` of the object ``key``, placed at its file, document and line
+        when the object was loaded from a file (else named by kind and namespace/name)."""
+        source = self.sources.get(key)
+        locator = self.locators.get(key)
+        kind, ns, name = key
+        return ManifestError(
+            path=source.path if source else "",
+            document=source.document if source else None,
+            line=locator.line_of(path) if locator else (source.line if source else None),
+            kind=source.kind if source and source.kind else kind,
+            name=name if source or not ns else f"{ns}/{name}",
+            field=format_path(locator.original(path) if locator else path),
+            message=message,
+            expected=expected,
+        )

@@ -18,7 +18,7 @@ from shared.keptn.resources import KeptnTaskDefinition, RuntimeSpec
 from shared.manifests.errors import ManifestError
 from shared.manifests.keys import workload_keys
 from shared.manifests.model import ManifestSet, ObjectKey
-from shared.manifests.paths import Path, format_path
+from shared.manifests.paths import Path
 from shared.naming import (
     POST_DEPLOYMENT_EVALUATIONS_KEY,
     POST_DEPLOYMENT_TASKS_KEY,
@@ -45,21 +45,7 @@ class _Checker:
     """Task definition → namespaces its tasks run in (where its Secret must exist)."""
 
     def error(self, key: ObjectKey, path: Path, message: str, expected: str = "") -> None:
-        source = self.ms.sources.get(key)
-        locator = self.ms.locators.get(key)
-        kind, ns, name = key
-        self.errors.append(
-            ManifestError(
-                path=source.path if source else "",
-                document=source.document if source else None,
-                line=locator.line_of(path) if locator else (source.line if source else None),
-                kind=source.kind if source and source.kind else kind,
-                name=name if source or not ns else f"{ns}/{name}",
-                field=format_path(locator.original(path) if locator else path),
-                message=message,
-                expected=expected,
-            )
-        )
+        self.errors.append(self.ms.error_at(key, path, message, expected))
 
     def duration(self, key: ObjectKey, path: Path, text: str) -> None:
         try:
