@@ -1,0 +1,1 @@
+"""The task-runner service: runs KeptnTasks (deno and python) as sandboxed subprocesses (klt-facts §4)."""
