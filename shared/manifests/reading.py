@@ -83,23 +83,25 @@ def read_documents(path: FsPath) -> tuple[list[RawDocument], list[ManifestError]
                 documents.append(RawDocument(shown, index, node.start_mark.line + 1, data, lines))
             index += 1
     except yaml.MarkedYAMLError as exc:
-        # Only the problem and its place: the YAML's own rendering quotes the line, which may hold a
-        # Secret's value.
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        errors.append(
-            ManifestError(
-                path=shown,
-                document=index,
-                line=mark.line + 1 if mark else None,
-                message=f"YAML syntax error: {problem}",
-            )
-        )
+        errors.append(_syntax_error(shown, index, exc))
     except yaml.YAMLError:
         errors.append(ManifestError(path=shown, document=index, message="YAML syntax error"))
     finally:
         loader.dispose()
     return documents, errors
+
+
+def _syntax_error(shown: str, document: int, exc: yaml.MarkedYAMLError) -> ManifestError:
+    """Only the problem and its place: PyYAML's own rendering quotes the line, which may hold a Secret's
+    value. When the parser names a construct it was inside (an unclosed list or quote), where that
+    construct starts is said too, since the problem is often only noticed at the end of the file."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    problem_line = exc.problem_mark.line + 1 if exc.problem_mark else None
+    context_line = exc.context_mark.line + 1 if exc.context_mark else None
+    message = f"YAML syntax error: {problem}"
+    if exc.problem and exc.context and context_line and context_line != problem_line:
+        message += f" ({exc.context} that starts at line {context_line})"
+    return ManifestError(path=shown, document=document, line=problem_line or context_line, message=message)
 
 
 def _index_lines(

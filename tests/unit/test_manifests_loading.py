@@ -596,3 +596,17 @@ def test_objects_never_yield_secrets() -> None:
 def test_manifest_set_put_rejects_kinds_it_does_not_keep() -> None:
     with pytest.raises(TypeError):
         ManifestSet().put(KeptnMetricsProvider)  # type: ignore[arg-type]
+
+
+def test_yaml_errors_say_where_an_unclosed_construct_starts(tmp_path: Path) -> None:
+    path = write(tmp_path, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n")
+    assert errors_of(path) == [
+        f"{path}:5: document 1: YAML syntax error: did not find expected ',' or ']' "
+        "(while parsing a flow sequence that starts at line 4)"
+    ]
+
+
+def test_yaml_errors_in_a_secret_do_not_quote_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.yaml", 'apiVersion: v1\nkind: Secret\nstringData:\n  token: "s3cr3t-value\n')
+    (error,) = errors_of(path)
+    assert "s3cr3t" not in error and "YAML syntax error" in error
