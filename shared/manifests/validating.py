@@ -10,7 +10,7 @@ runs in (its Job reads it there), with the key ``SECURE_DATA``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shared.durations import DurationError, parse_duration
@@ -61,7 +61,9 @@ class _Checker:
             self.error(key, path, f"must not be negative, got {value}")
 
     # --- references ----------------------------------------------------------------------------
-    def resolve(self, objects: dict[tuple[str, str], object], ns: str, name: str) -> tuple[str, str] | None:
+    def resolve(
+        self, objects: Mapping[tuple[str, str], object], ns: str, name: str
+    ) -> tuple[str, str] | None:
         for candidate in (ns, self.keptn_namespace):
             if (candidate, name) in objects:
                 return (candidate, name)
@@ -77,13 +79,13 @@ class _Checker:
     ) -> None:
         _, ns, _ = key
         for name in tasks:
-            found = self.resolve(self.ms.task_definitions, ns, name)  # type: ignore[arg-type]
+            found = self.resolve(self.ms.task_definitions, ns, name)
             if found is None:
                 self.error(key, path, f"KeptnTaskDefinition '{name}' not found in {self.where(ns)}")
             else:
                 self.task_uses.setdefault(found, set()).add(ns)
         for name in evaluations:
-            if self.resolve(self.ms.evaluation_definitions, ns, name) is None:  # type: ignore[arg-type]
+            if self.resolve(self.ms.evaluation_definitions, ns, name) is None:
                 self.error(key, path, f"KeptnEvaluationDefinition '{name}' not found in {self.where(ns)}")
 
 
@@ -203,7 +205,7 @@ def _check_task_definition(checker: _Checker, key: ObjectKey, definition: KeptnT
         )
     if runtime.function_ref is not None and runtime.function_ref.name:
         parent_name = runtime.function_ref.name
-        parent_key = checker.resolve(checker.ms.task_definitions, ns, parent_name)  # type: ignore[arg-type]
+        parent_key = checker.resolve(checker.ms.task_definitions, ns, parent_name)
         path = (*base, "functionRef", "name")
         if parent_key is None:
             checker.error(key, path, f"KeptnTaskDefinition '{parent_name}' not found in {checker.where(ns)}")
@@ -241,7 +243,7 @@ def _secret_of(checker: _Checker, definition: KeptnTaskDefinition, ns: str) -> t
     if runtime.secure_parameters.secret:
         return runtime.secure_parameters.secret, ("spec", runtime_name, "secureParameters", "secret")
     if runtime.function_ref is not None and runtime.function_ref.name:
-        parent_key = checker.resolve(checker.ms.task_definitions, ns, runtime.function_ref.name)  # type: ignore[arg-type]
+        parent_key = checker.resolve(checker.ms.task_definitions, ns, runtime.function_ref.name)
         parent = checker.ms.task_definitions.get(parent_key) if parent_key else None
         parent_runtime = _runtime(parent) if parent else None
         if parent_runtime and parent_runtime[1].secure_parameters.secret:
