@@ -7,6 +7,7 @@ import asyncio
 
 from services.task_runner.config import TaskRunnerConfig, task_runner_config
 from services.task_runner.service import serve
+from shared.runtime.binaries import BinaryNotFoundError
 from shared.runtime.logs import setup_logging
 from shared.runtime.serving import install_stop_signals
 from shared.runtime.settings import CommonSettings, SettingsError, common_settings
@@ -30,7 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     setup_logging(common.log_level, common.log_json)
-    asyncio.run(_main(common, config))
+    try:
+        asyncio.run(_main(common, config))
+    except BinaryNotFoundError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
 
 
 if __name__ == "__main__":

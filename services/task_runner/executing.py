@@ -14,8 +14,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -114,6 +115,18 @@ class TaskExecutor:
             ) from None
 
 
+_DENO_SUFFIXES = (".ts", ".js", ".mjs", ".mts", ".tsx", ".jsx")
+
+
+def _script_name(plan: TaskPlan) -> str:
+    """``function.ts``/``function.py`` as KLT mounts them; a downloaded deno script keeps its URL's suffix,
+    since deno picks JavaScript or TypeScript by it."""
+    if plan.runtime is Runtime.PYTHON:
+        return "function.py"
+    suffix = PurePosixPath(urlsplit(plan.source.url).path).suffix if plan.source.url else ""
+    return f"function{suffix}" if suffix in _DENO_SUFFIXES else "function.ts"
+
+
 def _traceparent(command: RunTask) -> str:
     metadata = command.context.metadata
     return metadata.get("traceparent", "") if isinstance(metadata, dict) else ""
@@ -123,7 +136,7 @@ class _TaskRun:
     """The state of one delivery of one task: its attempt book entry, revision, logs and plan."""
 
     def __init__(self, executor: TaskExecutor, command: RunTask, key: str) -> None:
-        self.x = executor
+        self.runner = executor
         self.command = command
         self.key = key
         self.name = handlers.describe(command, "")
@@ -137,20 +150,20 @@ class _TaskRun:
         )
 
     async def run(self) -> TaskFinished:
-        stored, self.revision = await self.x.runs.load(self.key)
+        stored, self.revision = await self.runner.runs.load(self.key)
         record = handlers.current_record(self.command, stored)
         if record is not None and record.finished is not None:
             log.info(
                 "%s already finished (%s); publishing its result again", self.name, record.finished.status
             )
-            await self.x.events.finished(record.finished, _traceparent(self.command))
+            await self.runner.events.finished(record.finished, _traceparent(self.command))
             return record.finished
         if record is not None:
             self.record = record
         await self._load_logs()
         try:
             timeout_s = self._timeout()
-            plan = await plan_task(self.command, self.x.desired, self.x.keptn_namespace)
+            plan = await plan_task(self.command, self.runner.desired, self.runner.keptn_namespace)
             secure_data = await self._secure_data(plan)
             if plan.runtime is Runtime.PYTHON:
                 self._check_cmd_args(plan)
@@ -169,12 +182,12 @@ class _TaskRun:
         if self.record.attempts:
             log.warning("%s resumes: attempt %d/%d was interrupted", self.name, self.record.attempts, runs)
         while True:
-            step = handlers.next_step(self.record, self.command.retries, self.x.clock(), deadline)
+            step = handlers.next_step(self.record, self.command.retries, self.runner.clock(), deadline)
             if not isinstance(step, StartAttempt):
                 return await self._finish(step)
             attempt = step.attempt
             self.record = msgspec.structs.replace(self.record, attempts=attempt)
-            self.revision = await self.x.runs.save(self.key, self.record, self.revision)
+            self.revision = await self.runner.runs.save(self.key, self.record, self.revision)
             start = now_rfc3339()
             started = TaskStarted(
                 namespace=self.command.namespace,
@@ -183,18 +196,18 @@ class _TaskRun:
                 attempt=attempt,
                 start_time=start,
             )
-            await self.x.events.started(started, _traceparent(self.command))
+            await self.runner.events.started(started, _traceparent(self.command))
             entry = AttemptLog(attempt=attempt, start_time=start)
             self.logs.attempts.append(entry)
-            await self.x.logs.save(self.key, self.logs)
+            await self.runner.logs.save(self.key, self.logs)
             log.info("%s attempt %d/%d started", self.name, attempt, runs)
-            remaining = None if deadline is None else max(deadline - self.x.clock(), 0.0)
+            remaining = None if deadline is None else max(deadline - self.runner.clock(), 0.0)
             result = await self._attempt(plan, secure_data, remaining)
             self._record_attempt(entry, result)
             finish = handlers.after_attempt(
                 attempt, self.command.retries, result.succeeded, result.timed_out, result.describe()
             )
-            await self.x.logs.save(self.key, self.logs)
+            await self.runner.logs.save(self.key, self.logs)
             if not result.succeeded:
                 log.warning("%s attempt %d/%d failed: %s", self.name, attempt, runs, result.describe())
             if finish is not None:
@@ -203,8 +216,8 @@ class _TaskRun:
     async def _attempt(
         self, plan: TaskPlan, secure_data: str | None, remaining: float | None
     ) -> ProcessResult:
-        config = self.x.config
-        folder = Path(tempfile.mkdtemp(prefix=f"{token(self.command.name)}-", dir=self.x.work / "runs"))
+        config = self.runner.config
+        folder = Path(tempfile.mkdtemp(prefix=f"{token(self.command.name)}-", dir=self.runner.work / "runs"))
         try:
             if plan.source.kind is SourceKind.HTTP:
                 limit = config.http_timeout_s if remaining is None else min(config.http_timeout_s, remaining)
@@ -215,7 +228,7 @@ class _TaskRun:
                     return ProcessResult.not_started(str(exc), timed_out=deadline_hit)
             else:
                 code = plan.source.code.encode()
-            script = folder / ("function.ts" if plan.runtime is Runtime.DENO else "function.py")
+            script = folder / _script_name(plan)
             script.write_bytes(code)
             script_var = plan.source.url if plan.source.kind is SourceKind.HTTP else str(script)
             variables = task_variables(
@@ -227,12 +240,12 @@ class _TaskRun:
             )
             if plan.runtime is Runtime.DENO:
                 env = deno_environment(
-                    variables, deno_dir=str(self.x.work / "deno"), home=str(self.x.work / "home")
+                    variables, deno_dir=str(self.runner.work / "deno"), home=str(self.runner.work / "home")
                 )
-                argv = deno_command(self.x.deno, str(script))
+                argv = deno_command(self.runner.deno, str(script))
             else:
                 env = python_environment(variables, path=os.environ.get("PATH", os.defpath))
-                argv = python_command(self.x.python, plan.cmd_args, str(script))
+                argv = python_command(self.runner.python, plan.cmd_args, str(script))
             return await run_process(
                 Invocation(argv=argv, env=env, cwd=str(folder)),
                 timeout_s=remaining,
@@ -254,13 +267,13 @@ class _TaskRun:
         end = now_rfc3339()
         message = handlers.finished_message(self.command, self.record, finish, end)
         self.record = msgspec.structs.replace(self.record, finished=message)
-        self.revision = await self.x.runs.save(self.key, self.record, self.revision)
+        self.revision = await self.runner.runs.save(self.key, self.record, self.revision)
         self.logs.status, self.logs.reason, self.logs.message = (
             str(finish.status),
             finish.reason,
             finish.message,
         )
-        await self.x.logs.save(self.key, self.logs)
+        await self.runner.logs.save(self.key, self.logs)
         attempts = f"{self.record.attempts} attempt{'s' if self.record.attempts != 1 else ''}"
         if finish.reason:
             log.info(
@@ -268,11 +281,11 @@ class _TaskRun:
             )
         else:
             log.info("%s %s after %s", self.name, finish.status, attempts)
-        await self.x.events.finished(message, _traceparent(self.command))
+        await self.runner.events.finished(message, _traceparent(self.command))
         return message
 
     async def _load_logs(self) -> None:
-        stored = await self.x.logs.load(self.key)
+        stored = await self.runner.logs.load(self.key)
         if stored is None or stored.uid != self.command.uid:
             return
         for entry in stored.attempts:
@@ -294,7 +307,7 @@ class _TaskRun:
 
     def _check_cmd_args(self, plan: TaskPlan) -> None:
         try:
-            python_command(self.x.python, plan.cmd_args, "")
+            python_command(self.runner.python, plan.cmd_args, "")
         except ValueError as exc:
             raise TaskSetupError(
                 f"KeptnTaskDefinition '{plan.definition}': spec.python.cmdParameters cannot be split: {exc}"
@@ -306,7 +319,7 @@ class _TaskRun:
             return None
         namespace = self.command.namespace
         try:
-            values = await self.x.secrets.get(namespace, plan.secret)
+            values = await self.runner.secrets.get(namespace, plan.secret)
         except SecretSourceError as exc:
             raise TaskSetupError(f"Secret '{plan.secret}' could not be read: {exc}") from None
         if values is None:

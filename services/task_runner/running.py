@@ -155,16 +155,19 @@ async def run_process(
     """Run ``invocation`` to its end or ``timeout_s``; cancelling this kills the process group."""
     secret_bytes = secret.encode("utf-8", errors="surrogateescape") if secret else b""
     out, err = TailBuffer(max_output_bytes, secret_bytes), TailBuffer(max_output_bytes, secret_bytes)
-    process = await asyncio.create_subprocess_exec(
-        *invocation.argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=invocation.env,
-        cwd=invocation.cwd,
-        start_new_session=True,
-        preexec_fn=_PREEXEC,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *invocation.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=invocation.env,
+            cwd=invocation.cwd,
+            start_new_session=True,
+            preexec_fn=_PREEXEC,
+        )
+    except OSError as exc:
+        return ProcessResult.not_started(f"could not start {invocation.argv[0]}: {exc.strerror or exc}")
     pumps = [asyncio.create_task(_pump(process.stdout, out)), asyncio.create_task(_pump(process.stderr, err))]
     timed_out = False
     try:

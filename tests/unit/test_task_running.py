@@ -92,3 +92,10 @@ async def test_cancelling_kills_the_task(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await running
     assert not alive(int((tmp_path / "pid").read_text()))
+
+
+async def test_a_missing_interpreter_fails_the_attempt_with_a_clear_error(tmp_path: Path) -> None:
+    invocation = Invocation(argv=[str(tmp_path / "no-such-deno"), "run"], env={}, cwd=str(tmp_path))
+    result = await run_process(invocation, timeout_s=5, max_output_bytes=1024)
+    assert not result.succeeded
+    assert result.describe() == f"could not start {tmp_path / 'no-such-deno'}: No such file or directory"
