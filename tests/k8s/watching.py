@@ -117,29 +117,30 @@ async def serve_watch(
         await response.prepare(request)
         for line in initial:
             await response.write(line)
-        await _follow(request, response, store, req, sub, bookmark_interval)
+        await _follow(response, store, req, sub, bookmark_interval, after or 0)
+        store.unsubscribe(sub)
+        if sub.abort:
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError) as exc:
         store.unsubscribe(sub)
         if isinstance(exc, asyncio.CancelledError):
             raise
-        return response
-    store.unsubscribe(sub)
-    if sub.abort:
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    await response.write_eof()
     return response
 
 
 async def _follow(
-    request: web.Request,
     response: web.StreamResponse,
     store: Store,
     req: WatchRequest,
-    sub: Any,
+    sub: Subscription,
     bookmark_interval: float,
+    after: int,
 ) -> None:
+    """Send live events (only those after ``after``: a watch from a future version waits for it) and
+    bookmarks, until the timeout or a drop."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + req.timeout if req.timeout else None
     next_bookmark = loop.time() + bookmark_interval if req.bookmarks else None
@@ -157,6 +158,8 @@ async def _follow(
             continue
         if event is None:
             return
+        if event.rv <= after:
+            continue
         seen = translate(req, event)
         if seen is not None:
             await response.write(_line(seen[0], served(req.resource, seen[1])))
