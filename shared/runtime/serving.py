@@ -118,3 +118,7 @@ async def consume(
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        # nats-py's drain() waits for a pull subscription's queue that fetch() never marks done (up to its
+        # 30 s drain timeout); unsubscribing first lets a service stop at once. The durable stays on the server.
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
