@@ -13,7 +13,7 @@ Row = Sequence[str]
 @dataclass(frozen=True)
 class Table:
     headers: Sequence[str]
-    rows: list[Row]
+    rows: Sequence[Row]
 
     def render(self) -> str:
         if not self.rows:

@@ -1,0 +1,42 @@
+"""Writing desired state (manifests, Secrets excluded) into the desired-state KV bucket.
+
+Every source of desired state ends here: ``klt run`` and ``klt apply`` (a folder of manifests), the
+watcher's local source, and later the Kubernetes source. The watcher, task-runner, evaluator and
+metrics-provider read definitions from this bucket, never from files, so they behave the same in every mode.
+Secrets never travel on NATS: the task-runner and metrics-provider resolve them from their own source.
+"""
+
+from __future__ import annotations
+
+from nats.js.kv import KeyValue
+
+from shared.manifests import ManifestSet, encode_object
+from shared.runtime.natsio import list_entries
+from shared.subjects import object_key
+
+
+async def put_desired(kv: KeyValue, manifests: ManifestSet) -> int:
+    """Store every object of ``manifests`` (Secrets excluded); unchanged values are not rewritten, so
+    re-applying the same folder causes no churn downstream. Returns how many entries changed."""
+    current = await list_entries(kv, ">")
+    changed = 0
+    for kind, namespace, name, obj in manifests.objects():
+        key = object_key(kind, namespace, name)
+        value = encode_object(obj)
+        existing = current.get(key)
+        if existing is not None and existing.value == value:
+            continue
+        await kv.put(key, value)
+        changed += 1
+    return changed
+
+
+async def replace_desired(kv: KeyValue, manifests: ManifestSet) -> int:
+    """Make the bucket hold exactly ``manifests``: like ``put_desired``, and delete what is no longer there."""
+    changed = await put_desired(kv, manifests)
+    wanted = {object_key(kind, ns, name) for kind, ns, name, _ in manifests.objects()}
+    for key in await list_entries(kv, ">"):
+        if key not in wanted:
+            await kv.delete(key)
+            changed += 1
+    return changed
