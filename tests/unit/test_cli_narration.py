@@ -29,7 +29,9 @@ def _app_version(phase: str, status: KeptnState) -> KeptnAppVersion:
     av = KeptnAppVersion(
         metadata=ObjectMeta(name="simplenode-1.0.2-6b86b273", namespace="dev"),
         spec=KeptnAppVersionSpec(
-            app_name="simplenode", version="1.0.2", workloads=[WorkloadRef(name="simplenode", version="1.0.2")]
+            app_name="simplenode",
+            version="1.0.2",
+            workloads=[WorkloadRef(name="simplenode", version="1.0.2")],
         ),
     )
     av.status.current_phase = phase
@@ -40,7 +42,9 @@ def _app_version(phase: str, status: KeptnState) -> KeptnAppVersion:
 def _evaluation(status: KeptnState, retry_count: int) -> KeptnEvaluation:
     evaluation = KeptnEvaluation(
         metadata=ObjectMeta(name="pre-eval-evaluate-dependencies-12345", namespace="dev"),
-        spec=KeptnEvaluationSpec(evaluation_definition="evaluate-dependencies", check_type=CheckType.PRE_EVAL),
+        spec=KeptnEvaluationSpec(
+            evaluation_definition="evaluate-dependencies", check_type=CheckType.PRE_EVAL
+        ),
     )
     evaluation.status.overall_status = status
     evaluation.status.retry_count = retry_count
@@ -118,7 +122,9 @@ def test_summary_names_the_failed_item_of_the_failed_workload() -> None:
     assert lines[0] == (
         "AppVersion simplenode-1.0.2-6b86b273 (app simplenode, version 1.0.2): Failed in phase AppDeploy"
     )
-    assert "  WorkloadVersion simplenode-simplenode-1.0.2: Failed in phase WorkloadPreDeployEvaluations" in lines
+    assert (
+        "  WorkloadVersion simplenode-simplenode-1.0.2: Failed in phase WorkloadPreDeployEvaluations" in lines
+    )
     assert (
         "    ✗ evaluation pre-eval-evaluate-dependencies-12345 (evaluate-dependencies) failed: "
         "available-cpus: value '2' did not meet objective '>4'"
