@@ -175,7 +175,7 @@ async def list_entries(kv: KeyValue, key_filter: str) -> dict[str, Entry]:
             if update.value is not None and update.operation is None:
                 entries[update.key] = Entry(value=update.value, revision=update.revision or 0)
     finally:
-        await watcher.stop()
+        await watcher.stop()  # type: ignore[no-untyped-call]
     return entries
 
 
