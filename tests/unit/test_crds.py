@@ -408,6 +408,18 @@ def _metric(**spec: Any) -> dict[str, Any]:
         ),
         (
             {
+                "apiVersion": "lifecycle.keptn.sh/v1alpha1",
+                "kind": "KeptnEvaluationDefinition",
+                "metadata": {"name": "old"},
+                "spec": {
+                    "source": "prometheus",
+                    "objectives": [{"name": "cpu", "query": "up", "evaluationTarget": ">1"}],
+                },
+            },
+            "spec: Additional properties are not allowed ('source' was unexpected)",
+        ),
+        (
+            {
                 "apiVersion": "lifecycle.keptn.sh/v1alpha3",
                 "kind": "KeptnAppCreationRequest",
                 "metadata": {"name": "a"},
