@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "klt/evaluator"
 """CloudEvents ``source`` of the facts this service publishes."""
+_NO_RESPONDER_PAUSE_S = 0.2
 
 
 class _MetricAnswer(msgspec.Struct, kw_only=True, rename="camel"):
@@ -113,7 +114,14 @@ class Evaluator:
     async def handle(self, msg: Msg) -> None:
         command = _decode(msg)
         traceparent = (msg.headers or {}).get("traceparent", "")
-        await self.run(command, traceparent)
+        try:
+            await self.run(command, traceparent)
+        except asyncio.CancelledError:
+            # Stopping past the grace period: hand the command back now; the stored progress lets
+            # whoever gets it next resume at the same round.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(msg.nak(), 2.0)
+            raise
 
     async def run(self, command: RunEvaluation, traceparent: str = "") -> None:
         """Drive one evaluation to its end, resuming from the stored progress."""
@@ -238,17 +246,23 @@ class Evaluator:
         return MetricReading(error=f"KeptnMetric '{ref.name}' not found in namespace '{where}'")
 
     async def _fetch_now(self, namespace: str, name: str) -> _MetricAnswer:
+        """Ask the metrics-provider to fetch now. A metrics-provider that is still starting (no responder
+        yet, as when ``klt run`` starts every service at once) is asked again until the timeout."""
         request = msgspec.json.encode({"namespace": namespace, "name": name})
-        try:
-            reply = await self.nc.request(
-                self.names.service("metrics", "fetch"), request, timeout=self.config.fetch_timeout_s
-            )
-        except nats.errors.NoRespondersError:
-            return _MetricAnswer(error="no metrics-provider is running")
-        except (nats.errors.TimeoutError, TimeoutError):
-            return _MetricAnswer(
-                error=f"the metrics-provider did not answer within {self.config.fetch_timeout_s:g}s"
-            )
+        subject = self.names.service("metrics", "fetch")
+        timeout = self.config.fetch_timeout_s
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                reply = await self.nc.request(subject, request, timeout=max(remaining, 0.1))
+                break
+            except nats.errors.NoRespondersError:
+                if remaining <= _NO_RESPONDER_PAUSE_S:
+                    return _MetricAnswer(error="no metrics-provider is running")
+                await asyncio.sleep(_NO_RESPONDER_PAUSE_S)
+            except (nats.errors.TimeoutError, TimeoutError):
+                return _MetricAnswer(error=f"the metrics-provider did not answer within {timeout:g}s")
         try:
             return _answer_decoder.decode(reply.data)
         except msgspec.DecodeError as exc:
@@ -282,14 +296,20 @@ async def serve(common: CommonSettings, config: EvaluatorConfig, stop: asyncio.E
             max_deliver=config.max_deliver,
         )
         log.info("evaluator ready (%s)", names.prefix)
-        await consume(
-            subscription,
-            evaluator.handle,
-            stop,
-            concurrency=config.concurrency,
-            heartbeat_s=config.heartbeat_s,
-            grace_s=config.stop_grace_s,
-            what="evaluation command",
-        )
+        try:
+            await consume(
+                subscription,
+                evaluator.handle,
+                stop,
+                concurrency=config.concurrency,
+                heartbeat_s=config.heartbeat_s,
+                grace_s=config.stop_grace_s,
+                what="evaluation command",
+            )
+        finally:
+            # nats-py's drain waits (until its 30 s timeout) on a pull subscription's queue, which
+            # fetch() never marks done; unsubscribing first lets the drain finish at once.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
     finally:
         await nc.drain()

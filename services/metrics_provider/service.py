@@ -352,6 +352,7 @@ async def _run(
                         names.service("metrics", verb), queue=config.request_queue, cb=spawn(handler)
                     )
                 )
+            await nc.flush()  # the endpoints exist on the server before "ready" is said
             if config.http_port:
                 try:
                     runner = await start_http(service, config.http_host, config.http_port)
