@@ -144,7 +144,20 @@ def default_object(resource: ResourceType, obj: dict[str, Any], *, creating: boo
                 {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
             )
         if creating:
-            obj["status"] = {}
+            obj["status"] = dict(_INITIAL_STATUS.get(kind, {}))
+
+
+#: Status fields Go serialises even when zero (no ``omitempty``); typed clients require some of them.
+_INITIAL_STATUS: dict[str, dict[str, Any]] = {
+    "ReplicaSet": {"replicas": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {
+        "currentNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberReady": 0,
+    },
+}
 
 
 def _default_job(

@@ -334,5 +334,6 @@ class Routes:
     def _log(self, res: ResourceType, namespace: str | None, name: str, query: Any) -> web.Response:
         """A pod's log is what its plan or Job script said (empty otherwise)."""
         self.store.get(res, namespace, name)
-        return web.Response(text=self.server.controllers.logs.get((namespace or "", name), ""),
-                            content_type="text/plain")
+        return web.Response(
+            text=self.server.controllers.logs.get((namespace or "", name), ""), content_type="text/plain"
+        )

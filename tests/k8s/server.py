@@ -82,7 +82,9 @@ class ApiServer:
                 self.store.create("namespaces", {"metadata": {"name": name}})
         for index in range(1, self._nodes + 1):
             self.add_node(f"node-{index}")
-        self._runner = web.AppRunner(Routes(self).app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            Routes(self).app(), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         context = self.pki.server_context(self.host, "localhost") if self.tls else None
         await web.TCPSite(self._runner, self.host, 0, ssl_context=context).start()

@@ -8,14 +8,17 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import kubernetes_asyncio
 import pytest
 from aiohttp import web
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiException
 
 from tests.k8s.certs import TestPKI
 from tests.k8s.helpers import deployment, pod
 from tests.k8s.server import ApiServer
+
+#: The generated client, untyped here: its stubs reject dict bodies and ``_content_type``, both valid.
+client: Any = kubernetes_asyncio.client
 
 GATE = "keptn-prechecks-gate"
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
@@ -43,8 +46,13 @@ class Webhook:
     async def handle(self, request: web.Request) -> web.Response:
         review = await request.json()
         self.reviews.append(review)
-        return web.json_response({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                                  "response": self.answer(review["request"])})
+        return web.json_response(
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": self.answer(review["request"]),
+            }
+        )
 
     async def start(self, pki_context: Any) -> None:
         app = web.Application()
@@ -68,23 +76,35 @@ async def webhook(k8s_api_server: ApiServer) -> AsyncIterator[Webhook]:
     await hook.stop()
 
 
-async def test_webhook_patch_gates_the_pod_until_the_gate_is_removed(k8s_api_server: ApiServer, k8s_api: Any,
-                                                                     webhook: Webhook) -> None:
+async def test_webhook_patch_gates_the_pod_until_the_gate_is_removed(
+    k8s_api_server: ApiServer, k8s_api: Any, webhook: Webhook
+) -> None:
     core = client.CoreV1Api(k8s_api)
     created = await core.create_namespaced_pod("default", pod("p"))
     assert [g.name for g in created.spec.scheduling_gates] == [GATE]
     request = webhook.reviews[0]["request"]
     assert webhook.reviews[0]["apiVersion"] == "admission.k8s.io/v1"
     assert (request["operation"], request["kind"]["kind"], request["namespace"], request["name"]) == (
-        "CREATE", "Pod", "default", "p")
-    assert "uid" not in request["object"]["metadata"], "the webhook sees the object before the server fills it in"
+        "CREATE",
+        "Pod",
+        "default",
+        "p",
+    )
+    assert "uid" not in request["object"]["metadata"], (
+        "the webhook sees the object before the server fills it in"
+    )
     await k8s_api_server.controllers.settle()
     gated = await core.read_namespaced_pod("p", "default")
     scheduled = next(c for c in gated.status.conditions if c.type == "PodScheduled")
     assert (gated.status.phase, scheduled.status, scheduled.reason) == ("Pending", "False", "SchedulingGated")
-    await core.patch_namespaced_pod("p", "default", {
-        "metadata": {"annotations": {"keptn.sh/scheduling-gate-removed": "true"}},
-        "spec": {"schedulingGates": None}})
+    await core.patch_namespaced_pod(
+        "p",
+        "default",
+        {
+            "metadata": {"annotations": {"keptn.sh/scheduling-gate-removed": "true"}},
+            "spec": {"schedulingGates": None},
+        },
+    )
     assert webhook.reviews[-1]["request"]["operation"] == "UPDATE"
     assert webhook.reviews[-1]["request"]["oldObject"]["spec"]["schedulingGates"] == [{"name": GATE}]
     await k8s_api_server.controllers.settle()
@@ -93,8 +113,9 @@ async def test_webhook_patch_gates_the_pod_until_the_gate_is_removed(k8s_api_ser
     assert (running.status.phase, ready.status, running.spec.node_name) == ("Running", "True", "node-1")
 
 
-async def test_pods_made_by_a_replicaset_pass_the_webhook_without_a_name(k8s_api_server: ApiServer, k8s_api: Any,
-                                                                         webhook: Webhook) -> None:
+async def test_pods_made_by_a_replicaset_pass_the_webhook_without_a_name(
+    k8s_api_server: ApiServer, k8s_api: Any, webhook: Webhook
+) -> None:
     await client.AppsV1Api(k8s_api).create_namespaced_deployment("default", deployment("web"))
     await k8s_api_server.controllers.settle()
     request = webhook.reviews[-1]["request"]
@@ -105,19 +126,24 @@ async def test_pods_made_by_a_replicaset_pass_the_webhook_without_a_name(k8s_api
     assert [p.status.phase for p in pods] == ["Pending"]
 
 
-async def test_a_denial_is_403_with_the_webhook_message(k8s_api_server: ApiServer, k8s_api: Any,
-                                                        webhook: Webhook) -> None:
+async def test_a_denial_is_403_with_the_webhook_message(
+    k8s_api_server: ApiServer, k8s_api: Any, webhook: Webhook
+) -> None:
     webhook.answer = lambda r: {"uid": r["uid"], "allowed": False, "status": {"message": "no pods today"}}
     with pytest.raises(ApiException) as denied:
         await client.CoreV1Api(k8s_api).create_namespaced_pod("default", pod("p"))
-    body = json.loads(denied.value.body)
+    body = json.loads(denied.value.body or b"")
     assert (denied.value.status, body["reason"]) == (403, "Forbidden")
-    assert body["message"] == 'pods "p" is forbidden: admission webhook "mpod.keptn.sh" denied the request: no pods today'
+    assert (
+        body["message"]
+        == 'pods "p" is forbidden: admission webhook "mpod.keptn.sh" denied the request: no pods today'
+    )
 
 
 @pytest.mark.parametrize(("policy", "created"), [("Fail", False), ("Ignore", True)])
-async def test_an_unreachable_webhook_follows_the_failure_policy(k8s_api_server: ApiServer, k8s_api: Any,
-                                                                 policy: str, created: bool) -> None:
+async def test_an_unreachable_webhook_follows_the_failure_policy(
+    k8s_api_server: ApiServer, k8s_api: Any, policy: str, created: bool
+) -> None:
     k8s_api_server.set_mutating_webhook("https://127.0.0.1:9/mutate-v1-pod", k8s_api_server.ca_pem, policy)
     core = client.CoreV1Api(k8s_api)
     if created:
@@ -126,24 +152,37 @@ async def test_an_unreachable_webhook_follows_the_failure_policy(k8s_api_server:
         return
     with pytest.raises(ApiException) as failed:
         await core.create_namespaced_pod("default", pod("p"))
-    body = json.loads(failed.value.body)
+    body = json.loads(failed.value.body or b"")
     assert (failed.value.status, body["reason"]) == (500, "InternalError")
     assert 'failed calling webhook "mpod.keptn.sh"' in body["message"]
 
 
-async def test_a_webhook_with_an_untrusted_certificate_is_not_called(k8s_api_server: ApiServer, k8s_api: Any,
-                                                                     webhook: Webhook) -> None:
+async def test_a_webhook_with_an_untrusted_certificate_is_not_called(
+    k8s_api_server: ApiServer, k8s_api: Any, webhook: Webhook
+) -> None:
     k8s_api_server.set_mutating_webhook(webhook.url, TestPKI().ca_pem, "Fail")
     with pytest.raises(ApiException) as failed:
         await client.CoreV1Api(k8s_api).create_namespaced_pod("default", pod("p"))
-    assert failed.value.status == 500 and "certificate" in json.loads(failed.value.body)["message"].lower()
+    assert (
+        failed.value.status == 500
+        and "certificate" in json.loads(failed.value.body or b"")["message"].lower()
+    )
     assert webhook.reviews == []
 
 
-async def test_namespace_selector_limits_the_webhook(k8s_api_server: ApiServer, k8s_api: Any,
-                                                     webhook: Webhook) -> None:
-    k8s_api_server.set_mutating_webhook(webhook.url, None, "Fail", namespace_selector={
-        "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]})
+async def test_namespace_selector_limits_the_webhook(
+    k8s_api_server: ApiServer, k8s_api: Any, webhook: Webhook
+) -> None:
+    k8s_api_server.set_mutating_webhook(
+        webhook.url,
+        None,
+        "Fail",
+        namespace_selector={
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}
+            ]
+        },
+    )
     core = client.CoreV1Api(k8s_api)
     skipped = await core.create_namespaced_pod("kube-system", pod("p"))
     gated = await core.create_namespaced_pod("default", pod("p"))

@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import kubernetes_asyncio
 import pytest
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiException
 from kubernetes_asyncio.dynamic import DynamicClient
 
 from tests.k8s.helpers import deployment, keptn_workload_version, pod
 from tests.k8s.server import ApiServer
 
+#: The generated client, untyped here: its stubs reject dict bodies and ``_content_type``, both valid.
+client: Any = kubernetes_asyncio.client
+
 LC = ("lifecycle.keptn.sh", "v1")
 
 
 def reason(exc: ApiException) -> tuple[int, str, str]:
-    body = json.loads(exc.body)
+    body = json.loads(exc.body or b"")
     assert body["kind"] == "Status"
     return exc.status, body["reason"], body["message"]
 
@@ -39,7 +42,9 @@ async def test_discovery_serves_core_apps_batch_and_keptn_groups(k8s_api: Any) -
 
 async def test_create_get_list_replace_patch_delete_round_trip(k8s_api: Any) -> None:
     core = client.CoreV1Api(k8s_api)
-    made = await core.create_namespaced_config_map("default", {"metadata": {"name": "conf"}, "data": {"a": "1"}})
+    made = await core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "conf"}, "data": {"a": "1"}}
+    )
     assert made.metadata.uid and made.metadata.creation_timestamp is not None
     got = await core.read_namespaced_config_map("conf", "default")
     assert got.data == {"a": "1"} and got.metadata.resource_version == made.metadata.resource_version
@@ -91,8 +96,9 @@ async def test_replace_with_a_stale_resource_version_is_a_conflict(k8s_api: Any)
     code, why, message = reason(stale.value)
     assert (code, why) == (409, "Conflict") and "the object has been modified" in message
     custom = client.CustomObjectsApi(k8s_api)
-    kwv = await custom.create_namespaced_custom_object(*LC, "default", "keptnworkloadversions",
-                                                       keptn_workload_version("w"))
+    kwv = await custom.create_namespaced_custom_object(
+        *LC, "default", "keptnworkloadversions", keptn_workload_version("w")
+    )
     kwv["metadata"]["resourceVersion"] = "1"
     with pytest.raises(ApiException) as cr_stale:
         await custom.replace_namespaced_custom_object(*LC, "default", "keptnworkloadversions", "w", kwv)
@@ -102,21 +108,30 @@ async def test_replace_with_a_stale_resource_version_is_a_conflict(k8s_api: Any)
 async def test_generation_changes_only_with_the_spec(k8s_api: Any) -> None:
     custom = client.CustomObjectsApi(k8s_api)
     args = (*LC, "default", "keptnworkloadversions", "w")
-    made = await custom.create_namespaced_custom_object(*LC, "default", "keptnworkloadversions",
-                                                        keptn_workload_version("w"))
+    made = await custom.create_namespaced_custom_object(
+        *LC, "default", "keptnworkloadversions", keptn_workload_version("w")
+    )
     assert made["metadata"]["generation"] == 1
     merge = "application/merge-patch+json"
-    labelled = await custom.patch_namespaced_custom_object(*args, {"metadata": {"labels": {"x": "y"}}},
-                                                           _content_type=merge)
+    labelled = await custom.patch_namespaced_custom_object(
+        *args, {"metadata": {"labels": {"x": "y"}}}, _content_type=merge
+    )
     assert labelled["metadata"]["generation"] == 1
     assert labelled["metadata"]["resourceVersion"] != made["metadata"]["resourceVersion"]
-    status = await custom.patch_namespaced_custom_object_status(*args, {"status": {"status": "Progressing"}},
-                                                                _content_type=merge)
+    status = await custom.patch_namespaced_custom_object_status(
+        *args, {"status": {"status": "Progressing"}}, _content_type=merge
+    )
     assert status["metadata"]["generation"] == 1
-    bumped = await custom.patch_namespaced_custom_object(*args, {"spec": {"version": "0.5"}}, _content_type=merge)
+    bumped = await custom.patch_namespaced_custom_object(
+        *args, {"spec": {"version": "0.5"}}, _content_type=merge
+    )
     assert bumped["metadata"]["generation"] == 2
-    same = await custom.patch_namespaced_custom_object(*args, {"spec": {"version": "0.5"}}, _content_type=merge)
-    assert same["metadata"]["resourceVersion"] == bumped["metadata"]["resourceVersion"], "a no-op write is no write"
+    same = await custom.patch_namespaced_custom_object(
+        *args, {"spec": {"version": "0.5"}}, _content_type=merge
+    )
+    assert same["metadata"]["resourceVersion"] == bumped["metadata"]["resourceVersion"], (
+        "a no-op write is no write"
+    )
 
 
 async def test_status_subresource_isolation(k8s_api: Any) -> None:
@@ -124,13 +139,19 @@ async def test_status_subresource_isolation(k8s_api: Any) -> None:
     args = (*LC, "default", "keptnworkloadversions", "w")
     merge = "application/merge-patch+json"
     created = await custom.create_namespaced_custom_object(
-        *LC, "default", "keptnworkloadversions", {**keptn_workload_version("w"), "status": {"status": "Succeeded"}})
+        *LC,
+        "default",
+        "keptnworkloadversions",
+        {**keptn_workload_version("w"), "status": {"status": "Succeeded"}},
+    )
     assert "status" not in created, "status is dropped on create"
     main = await custom.patch_namespaced_custom_object(
-        *args, {"spec": {"version": "1"}, "status": {"status": "Failed"}}, _content_type=merge)
+        *args, {"spec": {"version": "1"}, "status": {"status": "Failed"}}, _content_type=merge
+    )
     assert main["spec"]["version"] == "1" and "status" not in main
     on_status = await custom.patch_namespaced_custom_object_status(
-        *args, {"spec": {"version": "2"}, "status": {"currentPhase": "WorkloadDeploy"}}, _content_type=merge)
+        *args, {"spec": {"version": "2"}, "status": {"currentPhase": "WorkloadDeploy"}}, _content_type=merge
+    )
     assert on_status["spec"]["version"] == "1" and on_status["status"] == {"currentPhase": "WorkloadDeploy"}
     on_status["status"]["currentPhase"] = "Completed"
     replaced = await custom.replace_namespaced_custom_object_status(*args, on_status)
@@ -139,32 +160,56 @@ async def test_status_subresource_isolation(k8s_api: Any) -> None:
 
 async def test_patch_flavours_and_the_custom_object_dict_patch_trap(k8s_api: Any) -> None:
     core = client.CoreV1Api(k8s_api)
-    await core.create_namespaced_pod("default", {**pod("p"), "spec": {
-        "schedulingGates": [{"name": "a"}, {"name": "b"}], "containers": [{"name": "main", "image": "x:1"}]}})
-    smp = await core.patch_namespaced_pod("p", "default", {"spec": {"containers": [{"name": "side", "image": "y:1"}]}})
+    await core.create_namespaced_pod(
+        "default",
+        {
+            **pod("p"),
+            "spec": {
+                "schedulingGates": [{"name": "a"}, {"name": "b"}],
+                "containers": [{"name": "main", "image": "x:1"}],
+            },
+        },
+    )
+    smp = await core.patch_namespaced_pod(
+        "p", "default", {"spec": {"containers": [{"name": "side", "image": "y:1"}]}}
+    )
     assert [c.name for c in smp.spec.containers] == ["main", "side"], "strategic merge merges by name"
-    ops = [{"op": "test", "path": "/spec/schedulingGates/0/name", "value": "a"},
-           {"op": "remove", "path": "/spec/schedulingGates/0"},
-           {"op": "add", "path": "/metadata/labels", "value": {"gate": "b"}},
-           {"op": "replace", "path": "/metadata/labels/gate", "value": "only-b"}]
+    ops = [
+        {"op": "test", "path": "/spec/schedulingGates/0/name", "value": "a"},
+        {"op": "remove", "path": "/spec/schedulingGates/0"},
+        {"op": "add", "path": "/metadata/labels", "value": {"gate": "b"}},
+        {"op": "replace", "path": "/metadata/labels/gate", "value": "only-b"},
+    ]
     jp = await core.patch_namespaced_pod("p", "default", ops)
     assert [g.name for g in jp.spec.scheduling_gates] == ["b"] and jp.metadata.labels == {"gate": "only-b"}
     with pytest.raises(ApiException) as failed_test:
-        await core.patch_namespaced_pod("p", "default", [{"op": "test", "path": "/metadata/name", "value": "q"}])
+        await core.patch_namespaced_pod(
+            "p", "default", [{"op": "test", "path": "/metadata/name", "value": "q"}]
+        )
     assert failed_test.value.status == 422
     cleared = await core.patch_namespaced_pod("p", "default", {"spec": {"schedulingGates": None}})
     assert cleared.spec.scheduling_gates is None
     custom = client.CustomObjectsApi(k8s_api)
-    await custom.create_namespaced_custom_object(*LC, "default", "keptnworkloadversions", keptn_workload_version("w"))
-    with pytest.raises(ApiException) as trap:  # a dict body is sent as json-patch unless _content_type is given
-        await custom.patch_namespaced_custom_object(*LC, "default", "keptnworkloadversions", "w", {"spec": {}})
+    await custom.create_namespaced_custom_object(
+        *LC, "default", "keptnworkloadversions", keptn_workload_version("w")
+    )
+    with pytest.raises(
+        ApiException
+    ) as trap:  # a dict body is sent as json-patch unless _content_type is given
+        await custom.patch_namespaced_custom_object(
+            *LC, "default", "keptnworkloadversions", "w", {"spec": {}}
+        )
     assert trap.value.status == 400
 
 
 async def test_label_and_field_selectors(k8s_api: Any) -> None:
     core = client.CoreV1Api(k8s_api)
-    for name, labels in [("a", {"tier": "web", "env": "prod"}), ("b", {"tier": "db", "env": "prod"}),
-                         ("c", {"tier": "web"}), ("d", {})]:
+    for name, labels in [
+        ("a", {"tier": "web", "env": "prod"}),
+        ("b", {"tier": "db", "env": "prod"}),
+        ("c", {"tier": "web"}),
+        ("d", {}),
+    ]:
         await core.create_namespaced_pod("default", pod(name, labels))
 
     async def names(**selector: str) -> list[str]:
@@ -183,15 +228,19 @@ async def test_label_and_field_selectors(k8s_api: Any) -> None:
     assert reason(unsupported.value)[:2] == (400, "BadRequest")
 
 
-async def test_all_namespaces_list_pagination_and_builtin_list_items(k8s_api_server: ApiServer,
-                                                                     k8s_api: Any) -> None:
+async def test_all_namespaces_list_pagination_and_builtin_list_items(
+    k8s_api_server: ApiServer, k8s_api: Any
+) -> None:
     k8s_api_server.add_namespace("team")
     apps = client.AppsV1Api(k8s_api)
     for ns, name in [("default", "a"), ("team", "b"), ("team", "c")]:
         await apps.create_namespaced_deployment(ns, deployment(name))
     every = await apps.list_deployment_for_all_namespaces()
     assert [(d.metadata.namespace, d.metadata.name) for d in every.items] == [
-        ("default", "a"), ("team", "b"), ("team", "c")]
+        ("default", "a"),
+        ("team", "b"),
+        ("team", "c"),
+    ]
     page = await apps.list_deployment_for_all_namespaces(limit=2)
     assert len(page.items) == 2 and page.metadata.remaining_item_count == 1
     rest = await apps.list_deployment_for_all_namespaces(limit=2, _continue=page.metadata._continue)
@@ -209,8 +258,9 @@ async def test_finalizers_hold_deletion_until_removed(k8s_api: Any) -> None:
     await custom.delete_namespaced_custom_object(*args, "w")
     held = await custom.get_namespaced_custom_object(*args, "w")
     assert held["metadata"]["deletionTimestamp"]
-    await custom.patch_namespaced_custom_object(*args, "w", {"metadata": {"finalizers": None}},
-                                                _content_type="application/merge-patch+json")
+    await custom.patch_namespaced_custom_object(
+        *args, "w", {"metadata": {"finalizers": None}}, _content_type="application/merge-patch+json"
+    )
     with pytest.raises(ApiException) as gone:
         await custom.get_namespaced_custom_object(*args, "w")
     assert gone.value.status == 404
@@ -221,3 +271,40 @@ async def test_dry_run_writes_nothing(k8s_api: Any) -> None:
     answer = await core.create_namespaced_config_map("default", {"metadata": {"name": "dry"}}, dry_run="All")
     assert answer.metadata.name == "dry"
     assert (await core.list_namespaced_config_map("default")).items == []
+
+
+async def test_events_can_be_created_and_listed_by_involved_object(k8s_api: Any) -> None:
+    core = client.CoreV1Api(k8s_api)
+    kwv = {
+        "kind": "KeptnWorkloadVersion",
+        "namespace": "default",
+        "name": "waiter-waiter-0.4",
+        "uid": "u1",
+        "apiVersion": "lifecycle.keptn.sh/v1",
+    }
+    await core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"generateName": "waiter-waiter-0.4."},
+            "involvedObject": kwv,
+            "reason": "AppPreDeployTasksStarted",
+            "message": "Started",
+            "type": "Normal",
+            "source": {"component": "klt-watcher"},
+        },
+    )
+    await core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"name": "other"},
+            "involvedObject": {**kwv, "name": "x"},
+            "reason": "Other",
+            "type": "Normal",
+        },
+    )
+    found = await core.list_namespaced_event(
+        "default", field_selector="involvedObject.name=waiter-waiter-0.4"
+    )
+    assert [(e.reason, e.source.component) for e in found.items] == [
+        ("AppPreDeployTasksStarted", "klt-watcher")
+    ]

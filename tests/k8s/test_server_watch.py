@@ -19,12 +19,16 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import kubernetes_asyncio
 import pytest
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiException
 
 from tests.k8s.helpers import deployment, keptn_workload_version, pod
 from tests.k8s.server import ApiServer
+
+#: The generated client, untyped here: its stubs reject dict bodies and ``_content_type``, both valid.
+client: Any = kubernetes_asyncio.client
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -50,7 +54,9 @@ class Recorder:
                 self.raw.append(event)
                 obj = event["raw_object"]
                 if event["type"] != "BOOKMARK":
-                    self.events.append((event["type"], obj["metadata"]["name"], obj["metadata"]["resourceVersion"]))
+                    self.events.append(
+                        (event["type"], obj["metadata"]["name"], obj["metadata"]["resourceVersion"])
+                    )
         except Exception as exc:  # recorded for the test to assert on
             self.error = exc
         finally:
@@ -71,7 +77,11 @@ class Recorder:
 
 
 def watch_requests(server: ApiServer, path_end: str) -> list[dict[str, str]]:
-    return [q for m, p, q in server.requests if m == "GET" and p.endswith(path_end) and q.get("watch", "").lower() == "true"]
+    return [
+        q
+        for m, p, q in server.requests
+        if m == "GET" and p.endswith(path_end) and q.get("watch", "").lower() == "true"
+    ]
 
 
 async def test_list_then_watch_from_its_resource_version_sees_every_change_once(k8s_api: Any) -> None:
@@ -81,16 +91,25 @@ async def test_list_then_watch_from_its_resource_version_sees_every_change_once(
     listed = await core.list_namespaced_config_map("default")
     await core.create_namespaced_config_map("default", {"metadata": {"name": "b"}})  # between list and watch
     await core.patch_namespaced_config_map("a", "default", {"data": {"k": "1"}})
-    recorder = Recorder(core.list_namespaced_config_map, "default",
-                        resource_version=listed.metadata.resource_version, timeout_seconds=10)
+    recorder = Recorder(
+        core.list_namespaced_config_map,
+        "default",
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=10,
+    )
     await core.delete_namespaced_config_map("c", "default")
     await core.create_namespaced_config_map("default", {"metadata": {"name": "d"}})
     await core.patch_namespaced_config_map("d", "default", {"data": {"k": "2"}})
     await eventually(lambda: len(recorder.events) >= 5)
     await asyncio.sleep(0.1)
     await recorder.close()
-    assert recorder.seen() == [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "c"), ("ADDED", "d"),
-                               ("MODIFIED", "d")]
+    assert recorder.seen() == [
+        ("ADDED", "b"),
+        ("MODIFIED", "a"),
+        ("DELETED", "c"),
+        ("ADDED", "d"),
+        ("MODIFIED", "d"),
+    ]
     rvs = [int(rv) for _t, _n, rv in recorder.events]
     assert rvs == sorted(set(rvs)) and rvs[0] > int(listed.metadata.resource_version)
 
@@ -102,8 +121,9 @@ async def test_watch_without_resource_version_starts_with_the_current_objects(k8
         await custom.create_namespaced_custom_object(*args, keptn_workload_version(name))
     recorder = Recorder(custom.list_namespaced_custom_object, *args, timeout_seconds=10)
     await eventually(lambda: len(recorder.events) == 2)
-    await custom.patch_namespaced_custom_object_status(*args, "x", {"status": {"status": "Progressing"}},
-                                                       _content_type="application/merge-patch+json")
+    await custom.patch_namespaced_custom_object_status(
+        *args, "x", {"status": {"status": "Progressing"}}, _content_type="application/merge-patch+json"
+    )
     await eventually(lambda: len(recorder.events) == 3)
     await recorder.close()
     assert recorder.seen() == [("ADDED", "x"), ("ADDED", "y"), ("MODIFIED", "x")]
@@ -111,14 +131,19 @@ async def test_watch_without_resource_version_starts_with_the_current_objects(k8
     assert recorder.raw[-1]["object"]["apiVersion"] == "lifecycle.keptn.sh/v1"
 
 
-async def test_bookmarks_arrive_as_dicts_and_advance_the_resource_version(k8s_api_server: ApiServer,
-                                                                          k8s_api: Any) -> None:
+async def test_bookmarks_arrive_as_dicts_and_advance_the_resource_version(
+    k8s_api_server: ApiServer, k8s_api: Any
+) -> None:
     apps = client.AppsV1Api(k8s_api)
     await apps.create_namespaced_deployment("default", deployment("web"))
     listed = await apps.list_deployment_for_all_namespaces()
     k8s_api_server.store.create("configmaps", {"metadata": {"name": "elsewhere", "namespace": "default"}})
-    recorder = Recorder(apps.list_deployment_for_all_namespaces, resource_version=listed.metadata.resource_version,
-                        allow_watch_bookmarks=True, timeout_seconds=10)
+    recorder = Recorder(
+        apps.list_deployment_for_all_namespaces,
+        resource_version=listed.metadata.resource_version,
+        allow_watch_bookmarks=True,
+        timeout_seconds=10,
+    )
     await eventually(lambda: any(e["type"] == "BOOKMARK" for e in recorder.raw))
     await recorder.close()
     bookmark = next(e for e in recorder.raw if e["type"] == "BOOKMARK")
@@ -130,14 +155,17 @@ async def test_bookmarks_arrive_as_dicts_and_advance_the_resource_version(k8s_ap
 
 
 async def test_expired_resource_version_is_410_and_the_client_retries_once_then_raises(
-        k8s_api_server: ApiServer, k8s_api: Any) -> None:
+    k8s_api_server: ApiServer, k8s_api: Any
+) -> None:
     core = client.CoreV1Api(k8s_api)
     first = await core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
     await core.create_namespaced_config_map("default", {"metadata": {"name": "b"}})
     k8s_api_server.compact()
     stale = first.metadata.resource_version
 
-    with_timeout = Recorder(core.list_namespaced_config_map, "default", resource_version=stale, timeout_seconds=5)
+    with_timeout = Recorder(
+        core.list_namespaced_config_map, "default", resource_version=stale, timeout_seconds=5
+    )
     await eventually(lambda: with_timeout.ended)
     assert isinstance(with_timeout.error, ApiException) and with_timeout.error.status == 410
     assert "Expired" in str(with_timeout.error.reason)
@@ -150,8 +178,12 @@ async def test_expired_resource_version_is_410_and_the_client_retries_once_then_
     assert [q["resourceVersion"] for q in watch_requests(k8s_api_server, "/configmaps")] == [stale, stale]
 
     relisted = await core.list_namespaced_config_map("default")
-    fresh = Recorder(core.list_namespaced_config_map, "default", resource_version=relisted.metadata.resource_version,
-                     timeout_seconds=10)
+    fresh = Recorder(
+        core.list_namespaced_config_map,
+        "default",
+        resource_version=relisted.metadata.resource_version,
+        timeout_seconds=10,
+    )
     await core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
     await eventually(lambda: fresh.seen() == [("ADDED", "c")])
     await fresh.close()
@@ -163,17 +195,24 @@ async def test_history_window_expires_old_resource_versions(k8s_api_server: ApiS
     first = await core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
     for name in "bcde":
         await core.create_namespaced_config_map("default", {"metadata": {"name": name}})
-    recorder = Recorder(core.list_namespaced_config_map, "default", resource_version=first.metadata.resource_version,
-                        timeout_seconds=5)
+    recorder = Recorder(
+        core.list_namespaced_config_map,
+        "default",
+        resource_version=first.metadata.resource_version,
+        timeout_seconds=5,
+    )
     await eventually(lambda: recorder.ended)
     assert isinstance(recorder.error, ApiException) and recorder.error.status == 410
 
 
-async def test_a_cleanly_dropped_watch_is_resumed_by_the_client_without_loss(k8s_api_server: ApiServer,
-                                                                           k8s_api: Any) -> None:
+async def test_a_cleanly_dropped_watch_is_resumed_by_the_client_without_loss(
+    k8s_api_server: ApiServer, k8s_api: Any
+) -> None:
     core = client.CoreV1Api(k8s_api)
     listed = await core.list_namespaced_config_map("default")
-    recorder = Recorder(core.list_namespaced_config_map, "default", resource_version=listed.metadata.resource_version)
+    recorder = Recorder(
+        core.list_namespaced_config_map, "default", resource_version=listed.metadata.resource_version
+    )
     await core.create_namespaced_config_map("default", {"metadata": {"name": "one"}})
     await eventually(lambda: recorder.seen() == [("ADDED", "one")])
     assert k8s_api_server.drop_watches() == 1
@@ -184,15 +223,22 @@ async def test_a_cleanly_dropped_watch_is_resumed_by_the_client_without_loss(k8s
     await recorder.close()
     assert recorder.seen() == [("ADDED", "one"), ("ADDED", "two"), ("DELETED", "one")]
     resumed = watch_requests(k8s_api_server, "/configmaps")[-1]
-    assert resumed["resourceVersion"] == recorder.events[0][2], "the client resumed from the last event it saw"
+    assert resumed["resourceVersion"] == recorder.events[0][2], (
+        "the client resumed from the last event it saw"
+    )
 
 
 async def test_a_cut_connection_raises_and_rewatching_from_the_last_seen_version_misses_nothing(
-        k8s_api_server: ApiServer, k8s_api: Any) -> None:
+    k8s_api_server: ApiServer, k8s_api: Any
+) -> None:
     core = client.CoreV1Api(k8s_api)
     listed = await core.list_namespaced_pod("default")
-    first = Recorder(core.list_namespaced_pod, "default", resource_version=listed.metadata.resource_version,
-                     timeout_seconds=30)
+    first = Recorder(
+        core.list_namespaced_pod,
+        "default",
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=30,
+    )
     await core.create_namespaced_pod("default", pod("a"))
     await eventually(lambda: len(first.events) == 1)
     assert k8s_api_server.drop_watches(abort=True) == 1
@@ -232,7 +278,9 @@ async def test_timeout_seconds_ends_the_stream(k8s_api: Any) -> None:
 async def test_watch_from_a_future_version_waits_for_it(k8s_api_server: ApiServer, k8s_api: Any) -> None:
     core = client.CoreV1Api(k8s_api)
     future = str(k8s_api_server.store.resource_version + 1)
-    recorder = Recorder(core.list_namespaced_config_map, "default", resource_version=future, timeout_seconds=10)
+    recorder = Recorder(
+        core.list_namespaced_config_map, "default", resource_version=future, timeout_seconds=10
+    )
     await core.create_namespaced_config_map("default", {"metadata": {"name": "at-future"}})
     await core.create_namespaced_config_map("default", {"metadata": {"name": "after"}})
     await eventually(lambda: len(recorder.events) == 1)

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from tests.k8s.errors import ApiError
 from tests.k8s.resources import ResourceType
-from tests.k8s.store import Obj, Store, StoredEvent
+from tests.k8s.store import Obj, Store, StoredEvent, Subscription
 
 log = logging.getLogger(__name__)
 
