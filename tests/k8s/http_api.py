@@ -34,8 +34,14 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
 
-def _verbs(res: ResourceType) -> list[str]:
-    return ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the request body must be a JSON object, not {type(body).__name__}")
+    return body
 
 
 class Routes:
@@ -58,6 +64,11 @@ class Routes:
                 return _json(exc.status(), exc.code)
             except json.JSONDecodeError as exc:
                 return _json(errors.bad_request(f"the request body is not JSON: {exc}").status(), 400)
+            except web.HTTPException:
+                raise
+            except Exception as exc:  # a bug in the test server: show it to the client and in the log
+                log.exception("The Kubernetes API test server failed on %s %s", request.method, request.path)
+                return _json(errors.internal(f"{type(exc).__name__}: {exc}").status(), 500)
 
         app = web.Application(middlewares=[status_errors], client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{path:.*}", self.dispatch)
@@ -123,7 +134,7 @@ class Routes:
                 "singularName": res.singular,
                 "namespaced": res.namespaced,
                 "kind": res.kind,
-                "verbs": _verbs(res),
+                "verbs": _VERBS,
             }
             if res.short_names:
                 entry["shortNames"] = list(res.short_names)
@@ -187,7 +198,7 @@ class Routes:
             if method == "POST":
                 if res.namespaced and namespace is None:
                     raise errors.method_not_allowed(f"POST is not supported on {request.path}")
-                created = await self.gateway.create(res, await request.json(), namespace, dry_run=dry_run)
+                created = await self.gateway.create(res, await _body(request), namespace, dry_run=dry_run)
                 return _json(served(res, created), 201)
             if method == "DELETE":
                 return _json(await self._delete_collection(res, namespace, query, dry_run))
@@ -198,7 +209,7 @@ class Routes:
             return _json(served(res, self.store.get(res, namespace, name)))
         if method == "PUT":
             replaced = await self.gateway.replace(
-                res, await request.json(), namespace, name, subresource=sub, dry_run=dry_run
+                res, await _body(request), namespace, name, subresource=sub, dry_run=dry_run
             )
             return _json(served(res, replaced))
         if method == "PATCH":

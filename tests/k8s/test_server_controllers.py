@@ -219,3 +219,17 @@ async def test_background_controllers_roll_out_while_a_client_watches(
                 break
     await stream.close()
     await k8s_api_server.controllers.stop()
+
+
+async def test_deleting_a_job_orphans_its_pods_unless_propagation_is_asked_for(
+    k8s_api_server: ApiServer, k8s_api: Any
+) -> None:
+    batch, core = client.BatchV1Api(k8s_api), client.CoreV1Api(k8s_api)
+    for name in ("kept", "cleaned"):
+        await batch.create_namespaced_job("default", job(name))
+    await k8s_api_server.controllers.settle()
+    await batch.delete_namespaced_job("kept", "default")
+    await batch.delete_namespaced_job("cleaned", "default", propagation_policy="Background")
+    left = (await core.list_namespaced_pod("default")).items
+    assert [p.metadata.labels["job-name"] for p in left] == ["kept"], "batch/v1 Jobs orphan by default"
+    assert left[0].metadata.owner_references is None

@@ -296,3 +296,31 @@ async def test_plain_http_mode(tls: bool) -> None:
         async with client.ApiClient(server.client_configuration()) as api:
             names = [n.metadata.name for n in (await client.CoreV1Api(api).list_namespace()).items]
     assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+
+
+async def test_send_initial_events_ends_with_an_annotated_bookmark(k8s_api: Any) -> None:
+    core = client.CoreV1Api(k8s_api)
+    await core.create_namespaced_config_map("default", {"metadata": {"name": "a"}})
+    recorder = Recorder(
+        core.list_namespaced_config_map,
+        "default",
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+        timeout_seconds=10,
+    )
+    await eventually(lambda: any(e["type"] == "BOOKMARK" for e in recorder.raw))
+    await recorder.close()
+    assert recorder.raw[0]["type"] == "ADDED"
+    marker = recorder.raw[1]["object"]["metadata"]
+    assert marker["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+async def test_the_kubeconfig_loads_with_the_client_loader(k8s_api_server: ApiServer) -> None:
+    from kubernetes_asyncio import config
+
+    configuration = client.Configuration()
+    await config.load_kube_config_from_dict(k8s_api_server.kubeconfig(), client_configuration=configuration)
+    async with client.ApiClient(configuration) as api:
+        found = await client.CoreV1Api(api).read_namespace("default")
+    assert found.metadata.labels == {"kubernetes.io/metadata.name": "default"}
