@@ -189,3 +189,56 @@ def _default_job(
                 "job-name": name,
             }
         )
+
+
+_POD_MUTABLE = (
+    "spec.containers[*].image, spec.initContainers[*].image, spec.activeDeadlineSeconds, "
+    "spec.tolerations (only additions to existing tolerations), spec.terminationGracePeriodSeconds, "
+    "spec.schedulingGates (only deletion)"
+)
+
+
+def _pod_spec_frozen(spec: dict[str, Any]) -> dict[str, Any]:
+    """A pod spec with the fields an update may change blanked out."""
+    out = {
+        k: v
+        for k, v in spec.items()
+        if k
+        not in ("activeDeadlineSeconds", "terminationGracePeriodSeconds", "tolerations", "schedulingGates")
+    }
+    for key in ("containers", "initContainers"):
+        if key in out:
+            out[key] = [{k: v for k, v in c.items() if k != "image"} for c in out[key]]
+    return out
+
+
+def validate_update(resource: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """The immutable fields a watcher could trip over: a pod's spec (gates may only be removed), a
+    workload's selector, a Job's template."""
+    kind = resource.kind if resource.builtin else ""
+    name = new["metadata"]["name"]
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    if kind == "Pod":
+        old_gates = [g.get("name") for g in old_spec.get("schedulingGates") or []]
+        added = [
+            g.get("name") for g in new_spec.get("schedulingGates") or [] if g.get("name") not in old_gates
+        ]
+        if added:
+            raise invalid(
+                resource,
+                name,
+                "spec.schedulingGates",
+                f"Forbidden: only deletion is allowed, but found new scheduling gate '{added[0]}'",
+            )
+        if _pod_spec_frozen(old_spec) != _pod_spec_frozen(new_spec):
+            raise invalid(
+                resource,
+                name,
+                "spec",
+                f"Forbidden: pod updates may not change fields other than {_POD_MUTABLE}",
+            )
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
+        if old_spec.get("selector") != new_spec.get("selector"):
+            raise invalid(resource, name, "spec.selector", "Invalid value: field is immutable")
+        if kind == "Job" and old_spec.get("template") != new_spec.get("template"):
+            raise invalid(resource, name, "spec.template", "Invalid value: field is immutable")

@@ -28,7 +28,7 @@ from typing import Any
 
 from tests.k8s import errors
 from tests.k8s.clock import Clock
-from tests.k8s.defaults import default_object, validate_metadata
+from tests.k8s.defaults import default_object, validate_metadata, validate_update
 from tests.k8s.resources import ResourceTable, ResourceType
 from tests.k8s.selectors import Requirement, labels_match, parse_label_selector
 
@@ -234,6 +234,7 @@ class Store:
             new["apiVersion"], new["kind"] = res.api_version, res.kind
             validate_metadata(res, new)
             default_object(res, new, creating=False)
+            validate_update(res, current, new)
         new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         if res.generation and self._spec_of(res, new) != self._spec_of(res, current):
             new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1

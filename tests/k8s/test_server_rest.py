@@ -170,10 +170,24 @@ async def test_patch_flavours_and_the_custom_object_dict_patch_trap(k8s_api: Any
             },
         },
     )
-    smp = await core.patch_namespaced_pod(
-        "p", "default", {"spec": {"containers": [{"name": "side", "image": "y:1"}]}}
+    with pytest.raises(ApiException) as frozen:
+        await core.patch_namespaced_pod(
+            "p", "default", {"spec": {"containers": [{"name": "side", "image": "y:1"}]}}
+        )
+    assert reason(frozen.value)[:2] == (422, "Invalid"), "a pod's spec is immutable but for a few fields"
+    with pytest.raises(ApiException) as new_gate:
+        await core.patch_namespaced_pod(
+            "p", "default", [{"op": "add", "path": "/spec/schedulingGates/-", "value": {"name": "c"}}]
+        )
+    assert "only deletion is allowed" in reason(new_gate.value)[2]
+    apps = client.AppsV1Api(k8s_api)
+    await apps.create_namespaced_deployment("default", deployment("web"))
+    smp = await apps.patch_namespaced_deployment(
+        "web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "y:1"}]}}}}
     )
-    assert [c.name for c in smp.spec.containers] == ["main", "side"], "strategic merge merges by name"
+    assert [c.name for c in smp.spec.template.spec.containers] == ["web", "side"], (
+        "strategic merge merges by name"
+    )
     ops = [
         {"op": "test", "path": "/spec/schedulingGates/0/name", "value": "a"},
         {"op": "remove", "path": "/spec/schedulingGates/0"},
