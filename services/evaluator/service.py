@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 SOURCE = "klt/evaluator"
 """CloudEvents ``source`` of the facts this service publishes."""
 _NO_RESPONDER_PAUSE_S = 0.2
+_HANDBACK_MIN_S = 1.0
 
 
 class _MetricAnswer(msgspec.Struct, kw_only=True, rename="camel"):
@@ -127,6 +128,7 @@ class Evaluator:
         """Drive one evaluation to its end, resuming from the stored progress."""
         what = f"KeptnEvaluation '{command.name}' in namespace '{command.namespace}'"
         key = object_key("KeptnEvaluation", command.namespace, command.name)
+        resuming = True
         while True:
             entry = await get_entry(self.runs_kv, key)
             progress = self._decode_progress(key, entry.value, command.uid) if entry is not None else None
@@ -136,6 +138,12 @@ class Evaluator:
             if progress.finished:
                 await self._publish_finished(command, progress, traceparent)
                 return
+            if resuming and progress.retry_count > 0:
+                # A redelivery after a crash: the last round's fact may not have gone out (publishing
+                # it again is harmless, its id is deterministic).
+                log.info("%s resumes after round %d", what, progress.retry_count)
+                await self._publish_progressed(command, progress, traceparent)
+            resuming = False
             try:
                 retry_interval = parse_duration(command.retry_interval)
             except DurationError as exc:
@@ -164,9 +172,7 @@ class Evaluator:
                 await self._publish_finished(command, progress, traceparent)
                 return
             log.debug("%s round %d of %d not met yet", what, progress.retry_count, command.retries)
-            event = progressed_event(command, progress)
-            subject = self.names.event("evaluation", "progressed", command.namespace, command.name)
-            await publish(self.js, subject, event, event.msg_id, SOURCE, traceparent)
+            await self._publish_progressed(command, progress, traceparent)
 
     def _decode_progress(self, key: str, data: bytes, uid: str) -> EvaluationProgress | None:
         """The stored progress of this evaluation; None for another object of the same name or garbage."""
@@ -177,6 +183,13 @@ class Evaluator:
             return None
         return progress if progress.uid == uid else None
 
+    async def _publish_progressed(
+        self, command: RunEvaluation, progress: EvaluationProgress, traceparent: str
+    ) -> None:
+        event = progressed_event(command, progress)
+        subject = self.names.event("evaluation", "progressed", command.namespace, command.name)
+        await publish(self.js, subject, event, event.msg_id, SOURCE, traceparent)
+
     async def _publish_finished(
         self, command: RunEvaluation, progress: EvaluationProgress, traceparent: str
     ) -> None:
@@ -185,15 +198,18 @@ class Evaluator:
         await publish(self.js, subject, event, event.msg_id, SOURCE, traceparent)
 
     async def _wait_until(self, due: float, what: str) -> None:
-        """Sleep until the next round is due; on shutdown hand the command back, due at the same time."""
+        """Sleep until the next round is due. When the service is stopping, hand the command back
+        instead, due at the same time (at least ``_HANDBACK_MIN_S`` away, so that a fetch this process
+        still has in flight does not take it straight back)."""
         remaining = due - time.time()
-        if remaining <= 0:
-            return
-        try:
-            await asyncio.wait_for(self.stop.wait(), timeout=remaining)
-        except TimeoutError:
-            return
-        raise TemporaryError(f"{what} paused for shutdown", delay_s=max(0.0, due - time.time()))
+        if remaining > 0 and not self.stop.is_set():
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=remaining)
+            except TimeoutError:
+                return
+        if self.stop.is_set():
+            delay = max(_HANDBACK_MIN_S, due - time.time())
+            raise TemporaryError(f"{what} paused for shutdown", delay_s=delay)
 
     async def _definition(self, command: RunEvaluation) -> KeptnEvaluationDefinition:
         """The definition from the evaluation's namespace, then the Keptn namespace (§5)."""

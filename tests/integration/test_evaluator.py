@@ -139,7 +139,9 @@ class Harness:
 async def service(settings: CommonSettings, which: str) -> AsyncIterator[None]:
     stop = asyncio.Event()
     if which == "evaluator":
-        task = asyncio.create_task(serve_evaluator(settings, evaluator_config({}), stop))
+        # A missing definition is looked for again after 0.2 s instead of KLT's 10 s.
+        config = evaluator_config({}, definition_retry_s=0.2)
+        task = asyncio.create_task(serve_evaluator(settings, config, stop))
     else:
         config = metrics_provider_config({}, http_port=0)
         task = asyncio.create_task(serve_metrics_provider(settings, config, stop))
@@ -318,17 +320,41 @@ async def test_definition_and_metric_from_the_keptn_namespace(
 async def test_restart_resumes_the_evaluation_instead_of_starting_over(
     klt_settings: CommonSettings, prometheus: PrometheusHandle
 ) -> None:
+    gauge_a, gauge_b = f"{klt_settings.prefix}_resume_a", f"{klt_settings.prefix}_resume_b"
+    prometheus.set_value(gauge_a, 10)
+    prometheus.set_value(gauge_b, 0)
+    await prometheus.wait_for_value(gauge_a, 10)
+    await prometheus.wait_for_value(gauge_b, 0)
     async with harness(klt_settings, prometheus, evaluator=False) as h:
-        await h.metric("available-cpus")
-        await h.definition("resumable", ("available-cpus", ">1000"))
+        await h.metric("a", query=gauge_a)
+        await h.metric("b", query=gauge_b)
+        await h.definition("resumable", ("a", ">5"), ("b", ">0"))
         async with service(klt_settings, "evaluator"):
-            command = await h.evaluate("resumable", retries=3, retry_interval="1s")
+            command = await h.evaluate("resumable", retries=60, retry_interval="0.3s")
             first = await h.next_progress(command)
-        # The first evaluator stopped while waiting for round 2; a new one picks the command up.
+        # The evaluator stopped after round 1, in which "a" passed. While none runs, "a" drops below
+        # its target and "b" meets its own: an evaluation started over would now fail on "a".
+        prometheus.set_value(gauge_a, 0)
+        await wait_value(h.values, "a", "0")
+        prometheus.set_value(gauge_b, 1)
+        await wait_value(h.values, "b", "1")
         async with service(klt_settings, "evaluator"):
-            progressed, finished = await h.finished(command)
-    assert first.retry_count == 1
-    assert progressed == [2]
-    assert finished.overall_status == KeptnState.FAILED
-    assert finished.retry_count == 3
+            _, finished = await h.finished(command)
+    assert first.evaluation_status["a"].status == KeptnState.SUCCEEDED
+    assert finished.overall_status == KeptnState.SUCCEEDED
+    assert finished.evaluation_status["a"].value == "10"
+    assert finished.retry_count == 2
     assert finished.start_time == first.start_time
+
+
+async def test_a_missing_definition_is_waited_for(
+    klt_settings: CommonSettings, prometheus: PrometheusHandle
+) -> None:
+    async with harness(klt_settings, prometheus) as h:
+        await h.metric("available-cpus")
+        command = await h.evaluate("late-definition", retries=1)
+        await asyncio.sleep(0.5)  # the evaluator has looked for it at least once by now
+        await h.definition("late-definition", ("available-cpus", ">0"))
+        _, finished = await h.finished(command)
+    assert finished.overall_status == KeptnState.SUCCEEDED
+    assert finished.retry_count == 1
