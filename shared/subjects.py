@@ -11,14 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+CLUSTER_SCOPE = "-"
+"""The namespace token of a cluster-scoped object (a Namespace): an empty token is not a valid subject,
+and ``-`` can never be a namespace (Kubernetes names start with a letter or digit)."""
+
+
 def token(name: str) -> str:
     """Escape a Kubernetes name or namespace into one NATS subject token or KV key part."""
-    return name.replace(".", "_")
+    return name.replace(".", "_") or CLUSTER_SCOPE
 
 
 def untoken(escaped: str) -> str:
     """Undo ``token()``."""
-    return escaped.replace("_", ".")
+    return "" if escaped == CLUSTER_SCOPE else escaped.replace("_", ".")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,13 @@ class Names:
 
     def command(self, entity: str, verb: str, namespace: str, name: str) -> str:
         return f"{self.prefix}.cmd.{entity}.{verb}.{token(namespace)}.{token(name)}"
+
+    def lifecycle_event(self, kind: str, namespace: str, name: str) -> str:
+        """Where the watcher publishes a LifecycleEvent (KLT's Kubernetes Event, klt-facts §8.3) about
+        one object: ``<prefix>.evt.lifecycle.<kind lowercased>.<namespace>.<name>``, e.g.
+        ``klt.evt.lifecycle.keptnappversion.demo.shop-1_0-6b86b273``. Filter with
+        ``events_of("lifecycle")`` for everything, or on the kind token for one kind."""
+        return self.event("lifecycle", kind.lower(), namespace, name)
 
     def events_of(self, entity: str) -> str:
         """All facts about one entity, e.g. every ``task`` event."""
