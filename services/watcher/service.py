@@ -1,0 +1,304 @@
+"""The watcher's NATS wiring: the desired-state watch, the durable consumer of worker events, the
+state bucket, and the commands, lifecycle events and release results it publishes.
+
+This is the only module of the service that touches NATS (besides the state store adapter).
+
+Start-up, in order: fill the index from the state bucket; (local source) write the manifests of
+``source_paths`` into the desired bucket; read the desired state and sync it; recover what a crash may
+have interrupted (re-send commands of items not yet started, with the same message ids, which
+JetStream de-duplicates; restart release steps that never reported; reconcile every object that may
+still move); then consume worker events. Everything needed after a restart is in KV or a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
+
+from services.watcher.config import WatcherConfig
+from services.watcher.deploying import Release, ReleaseStep, release_step
+from services.watcher.driving import Driver, run_evaluation_command, run_task_command
+from services.watcher.handlers import decode_desired, desired_view
+from services.watcher.index import Index
+from services.watcher.store import StateStore
+from services.watcher.syncing import sync_desired
+from shared.keptn.lifecycle import KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
+from shared.keptn.states import KeptnState
+from shared.manifests import load_paths
+from shared.messages import DeployFinished, LifecycleEvent, RunEvaluation, RunTask, worker_event_decoder
+from shared.phases import is_terminal
+from shared.runtime.desired import put_desired
+from shared.runtime.natsio import connect, ensure_topology, ensure_work_consumer
+from shared.runtime.outcomes import PermanentError
+from shared.runtime.publishing import now_rfc3339, publish
+from shared.runtime.serving import consume
+from shared.runtime.settings import CommonSettings
+from shared.subjects import Names
+
+log = logging.getLogger(__name__)
+
+SOURCE = "klt/watcher"
+"""CloudEvents ``source`` of what the watcher publishes."""
+
+
+class JetStreamOutbox:
+    """Commands and lifecycle events, each with its deterministic id as ``Nats-Msg-Id``."""
+
+    def __init__(self, js: JetStreamContext, names: Names) -> None:
+        self.js = js
+        self.names = names
+
+    async def run_task(self, command: RunTask) -> None:
+        subject = self.names.command("task", "run", command.namespace, command.name)
+        await publish(self.js, subject, command, command.msg_id, SOURCE)
+
+    async def run_evaluation(self, command: RunEvaluation) -> None:
+        subject = self.names.command("evaluation", "run", command.namespace, command.name)
+        await publish(self.js, subject, command, command.msg_id, SOURCE)
+
+    async def lifecycle_event(self, event: LifecycleEvent) -> None:
+        level = logging.WARNING if event.event_type == "Warning" else logging.INFO
+        log.log(level, "%s: %s", event.reason, event.message)
+        subject = self.names.lifecycle_event(event.kind, event.namespace, event.name)
+        await publish(self.js, subject, event, event.id, SOURCE, event.annotations.get("traceparent", ""))
+
+    async def deploy_finished(self, event: DeployFinished) -> None:
+        subject = self.names.event("deploy", "finished", event.namespace, event.name)
+        await publish(self.js, subject, event, event.msg_id, SOURCE)
+
+
+class BackgroundReleases:
+    """Runs release steps as owned background tasks; each publishes its DeployFinished."""
+
+    def __init__(self, step: ReleaseStep, report: Callable[[DeployFinished], Awaitable[None]]) -> None:
+        self.step = step
+        self.report = report
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, kwv: KeptnWorkloadVersion, timeout_s: float) -> None:
+        uid = kwv.metadata.uid
+        if uid in self._running:
+            return
+        release = Release.of(kwv, timeout_s)
+        task = asyncio.create_task(self._run(uid, release), name=f"release-{kwv.metadata.name}")
+        self._running[uid] = task
+        task.add_done_callback(lambda _: self._running.pop(uid, None))
+
+    async def _run(self, uid: str, release: Release) -> None:
+        log.info("Release step of %s/%s started", release.namespace, release.workload_version)
+        try:
+            status, message = await self.step.run(release)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the step is the user's: report its failure, do not crash
+            status, message = KeptnState.FAILED, f"the release step could not run: {exc}"
+        if status == KeptnState.FAILED:
+            log.warning(
+                "Release step of %s/%s failed: %s", release.namespace, release.workload_version, message
+            )
+        event = DeployFinished(
+            namespace=release.namespace,
+            name=release.workload_version,
+            uid=uid,
+            status=status,
+            message=message,
+        )
+        while True:
+            try:
+                await self.report(event)
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning(
+                    "Could not report the release of %s yet (%s); retrying", release.workload_version, exc
+                )
+                await asyncio.sleep(1.0)
+
+    async def close(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _follow_desired(
+    kv: KeyValue,
+    on_change: Callable[[list[tuple[str, msgspec.Struct]]], Awaitable[None]],
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+    settle_s: float,
+) -> None:
+    """Watch the desired bucket: the initial values, then every change (re-derived once quiet)."""
+    watcher = await kv.watchall()
+    desired: dict[str, tuple[str, msgspec.Struct]] = {}
+    dirty = False
+    try:
+        while not stop.is_set():
+            try:
+                entry = await watcher.updates(timeout=settle_s if dirty else 0.5)  # type: ignore[no-untyped-call]
+            except (nats.errors.TimeoutError, TimeoutError):
+                if dirty:
+                    dirty = False
+                    await on_change(list(desired.values()))
+                continue
+            if entry is None:  # the initial values are all in
+                dirty = False
+                await on_change(list(desired.values()))
+                ready.set()
+                continue
+            if entry.value is None or entry.operation is not None:
+                desired.pop(entry.key, None)
+            else:
+                try:
+                    decoded = decode_desired(entry.key, entry.value)
+                except (msgspec.DecodeError, KeyError) as exc:
+                    log.warning("Ignoring the unreadable desired-state entry %s: %s", entry.key, exc)
+                    continue
+                if decoded is not None:
+                    desired[entry.key] = decoded
+            dirty = True
+    finally:
+        with contextlib.suppress(Exception):
+            await watcher.stop()  # type: ignore[no-untyped-call]
+
+
+async def _already_reported(js: JetStreamContext, names: Names, kwv: KeptnWorkloadVersion) -> bool:
+    """Whether the events stream already holds this workload version's DeployFinished."""
+    subject = names.event("deploy", "finished", kwv.metadata.namespace, kwv.metadata.name)
+    try:
+        msg = await js.get_last_msg(names.events_stream, subject)
+    except nats.js.errors.NotFoundError:
+        return False
+    try:
+        event = worker_event_decoder.decode(msg.data or b"")
+    except msgspec.DecodeError:
+        return False
+    return isinstance(event, DeployFinished) and event.uid == kwv.metadata.uid
+
+
+async def _recover(
+    driver: Driver, outbox: JetStreamOutbox, releases: BackgroundReleases, js: JetStreamContext, names: Names
+) -> None:
+    """Re-send what a crash may have left unsent, and restart release steps that never reported."""
+    index = driver.index
+
+    def parent_moves(item: KeptnTask | KeptnEvaluation) -> bool:
+        for ref in item.metadata.owner_references:
+            parent = index.get((ref.kind, item.metadata.namespace, ref.name))
+            if parent is not None and not is_terminal(parent.obj):
+                return True
+        return False
+
+    resent = 0
+    for task in index.all("KeptnTask"):
+        if task.status.status == KeptnState.PENDING and parent_moves(task):
+            await outbox.run_task(run_task_command(task))
+            resent += 1
+    for evaluation in index.all("KeptnEvaluation"):
+        if evaluation.status.overall_status == KeptnState.PENDING and parent_moves(evaluation):
+            await outbox.run_evaluation(run_evaluation_command(evaluation))
+            resent += 1
+    restarted = 0
+    view = driver.view
+    timeout_s = view.observability_timeout_s if view else 300.0
+    for kwv in index.all("KeptnWorkloadVersion"):
+        if kwv.status.deployment_status != KeptnState.PROGRESSING or is_terminal(kwv):
+            continue
+        if await _already_reported(js, names, kwv):
+            continue
+        releases.start(kwv, timeout_s)
+        restarted += 1
+    if resent or restarted:
+        log.info("Recovered: re-sent %d command(s), restarted %d release step(s)", resent, restarted)
+
+
+async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Event) -> None:
+    """Run the watcher until ``stop`` is set."""
+    names = Names(common.prefix)
+    nc = await connect(common, "klt-watcher")
+    releases: BackgroundReleases | None = None
+    try:
+        js = nc.jetstream()
+        await ensure_topology(js, common)
+        state_kv = await js.key_value(names.state_bucket)
+        desired_kv = await js.key_value(names.desired_bucket)
+        if config.source_paths:
+            manifests = load_paths(list(config.source_paths), config.default_namespace)
+            changed = await put_desired(desired_kv, manifests)
+            log.info(
+                "Local source: %d desired object(s) written from %s", changed, ", ".join(config.source_paths)
+            )
+        store = StateStore(state_kv, Index())
+        loaded = await store.load()
+        outbox = JetStreamOutbox(js, names)
+        releases = BackgroundReleases(release_step(config.deploy_command), outbox.deploy_finished)
+        driver = Driver(store, outbox, releases, now_rfc3339)
+
+        async def on_desired(objects: list[tuple[str, msgspec.Struct]]) -> None:
+            view = desired_view(objects, common.keptn_namespace, config.promotion_tasks_enabled)
+            await sync_desired(driver, view)
+
+        async def on_event(msg: Msg) -> None:
+            try:
+                event = worker_event_decoder.decode(msg.data)
+            except msgspec.DecodeError as exc:
+                raise PermanentError(f"the event on {msg.subject} cannot be decoded: {exc}") from None
+            await driver.apply(event)
+
+        ready = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            follower = group.create_task(
+                _follow_desired(desired_kv, on_desired, ready, stop, config.settle_s)
+            )
+            await _until_either(ready, stop)
+            if not stop.is_set():
+                await _recover(driver, outbox, releases, js, names)
+                subscription = await ensure_work_consumer(
+                    js,
+                    names.events_stream,
+                    names.watcher_consumer,
+                    [names.events_of("task"), names.events_of("evaluation"), names.events_of("deploy")],
+                    ack_wait_s=config.ack_wait_s,
+                    max_deliver=config.max_deliver,
+                )
+                log.info("Watcher ready: %d lifecycle object(s) loaded", loaded)
+                try:
+                    await consume(
+                        subscription,
+                        on_event,
+                        stop,
+                        concurrency=config.concurrency,
+                        heartbeat_s=config.heartbeat_s,
+                        what="worker event",
+                    )
+                finally:
+                    # Messages that arrived after the last fetch would hold up draining; the durable
+                    # keeps them for the next start.
+                    with contextlib.suppress(Exception):
+                        await subscription.unsubscribe()
+            follower.cancel()  # do not wait for its idle poll to notice the stop
+    finally:
+        if releases is not None:
+            await releases.close()
+        with contextlib.suppress(Exception):
+            await nc.drain()
+
+
+async def _until_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
