@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 import msgspec
+from aiohttp import web
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
@@ -303,20 +305,34 @@ async def serve(
             service = MetricsProvider(
                 desired_kv=desired_kv, values_kv=values_kv, context=context, config=config
             )
-            await _run(nc, names, service, desired_kv, config, stop)
+            runner = await _start_http(service, config) if config.http_port else None
+            try:
+                await _run(nc, names, service, desired_kv, config, stop)
+            finally:
+                if runner is not None:
+                    await runner.cleanup()
     finally:
         await nc.drain()
 
 
+async def _start_http(service: MetricsProvider, config: MetricsProviderConfig) -> web.AppRunner:
+    try:
+        return await start_http(service, config.http_host, config.http_port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"metrics-provider cannot listen on {config.http_host}:{config.http_port} ({exc}); "
+            "set KLT_METRICS_PROVIDER_HTTP_PORT to a free port, or 0 to turn HTTP off"
+        ) from exc
+
+
 async def _run(
-    nc: Any,
+    nc: Client,
     names: Names,
     service: MetricsProvider,
     desired_kv: KeyValue,
     config: MetricsProviderConfig,
     stop: asyncio.Event,
 ) -> None:
-    runner = None
     async with asyncio.TaskGroup() as tg:
 
         def spawn(handler: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
@@ -353,14 +369,6 @@ async def _run(
                     )
                 )
             await nc.flush()  # the endpoints exist on the server before "ready" is said
-            if config.http_port:
-                try:
-                    runner = await start_http(service, config.http_host, config.http_port)
-                except OSError as exc:
-                    raise RuntimeError(
-                        f"metrics-provider cannot listen on {config.http_host}:{config.http_port} ({exc}); "
-                        "set KLT_METRICS_PROVIDER_HTTP_PORT to a free port, or 0 to turn HTTP off"
-                    ) from exc
             log.info("metrics-provider ready (%s)", names.prefix)
             await stop.wait()
         finally:
@@ -369,8 +377,6 @@ async def _run(
             for task in watches:
                 task.cancel()
             await service.scheduler.close()
-            if runner is not None:
-                await runner.cleanup()
 
 
 async def _answer(handler: Callable[[Msg], Awaitable[None]], msg: Msg) -> None:

@@ -364,3 +364,19 @@ async def test_basic_auth_from_the_providers_secret(
     assert half["errMsg"] == "secret key does not contain user and password"
     assert refused["errMsg"] == "server_error: server error: 401"
     assert "s3cret" not in json.dumps([authed, half, refused])
+
+
+async def test_a_busy_http_port_is_a_clear_error(klt_settings: CommonSettings) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = metrics_provider_config({}, http_host="127.0.0.1", http_port=port)
+        try:
+            await serve(klt_settings, config, asyncio.Event())
+        except RuntimeError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("serve() started on a busy port")
+    assert f"cannot listen on 127.0.0.1:{port}" in message
+    assert "KLT_METRICS_PROVIDER_HTTP_PORT" in message
