@@ -45,7 +45,7 @@ def _folder(tmp_path: Path) -> Path:
 async def test_run_prints_progress_and_a_summary_and_exits_zero(tmp_path: Path) -> None:
     code, out, err = await klt("run", str(_folder(tmp_path)))
     assert code == 0, err
-    assert "AppVersion web-1.2.3-6b86b273: AppPreDeployTasks Progressing" in out
+    assert "AppVersion web-1.2.3-6b86b273: AppDeploy Progressing" in out
     assert "WorkloadVersion web-web-1.2.3: WorkloadPreDeployTasks" in out
     assert "Task pre-hello-" in out
     assert "1 of 1 AppVersions succeeded." in out

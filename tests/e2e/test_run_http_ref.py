@@ -15,8 +15,12 @@ from tests.e2e.conftest import KltRun
 async def test_http_ref_code_is_fetched_and_run(tmp_path: Path, klt_run: KltRun) -> None:
     out = tmp_path / "http.txt"
     script = f"await Deno.writeTextFile({json.dumps(str(out))}, Deno.env.get('KEPTN_CONTEXT') ?? '');\n"
+
+    async def serve_script(_: web.Request) -> web.Response:
+        return web.Response(text=script)
+
     app = web.Application()
-    app.router.add_get("/tasks/record.ts", lambda _: web.Response(text=script))
+    app.router.add_get("/tasks/record.ts", serve_script)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
