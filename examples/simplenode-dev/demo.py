@@ -209,6 +209,8 @@ def check_blocked(run: KltRun, cpus: float, notes: Sequence[Notification]) -> li
     objective = f"value '{cpus:g}' did not meet objective '>4'"
     if objective not in run.output or "evaluate-dependencies" not in run.output:
         problems.append(f"the output does not say that evaluate-dependencies failed with {objective!r}")
+    if "Deprecated" not in run.output:
+        problems.append("the output does not show the later phases as Deprecated")
     return problems
 
 
