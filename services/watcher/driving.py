@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from services.watcher.handlers import (
@@ -57,7 +57,25 @@ MAX_DECISIONS = 20
 """Decisions per reconcile before giving up on a hot object (each conflict means someone else wrote;
 the event that asked is redelivered later)."""
 
+SETTLE_CONCURRENCY = 32
+"""Objects settled at once after a start or a desired-state change."""
+
 APP_VERSION, WORKLOAD_VERSION = "KeptnAppVersion", "KeptnWorkloadVersion"
+
+
+async def bounded(work: Iterable[Awaitable[None]], limit: int) -> None:
+    """Await ``work`` with at most ``limit`` running at once; every item runs to its end, then the
+    first error (if any) is raised."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(item: Awaitable[None]) -> None:
+        async with slots:
+            await item
+
+    results = await asyncio.gather(*(one(item) for item in work), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 class Outbox(Protocol):
@@ -134,8 +152,18 @@ class Driver:
 
     # --- cascade -----------------------------------------------------------------------------------
     async def settle(self, keys: Iterable[Key]) -> None:
-        """Reconcile ``keys`` and whatever their changes make worth reconciling, until quiet."""
-        pending = list(dict.fromkeys(keys))
+        """Reconcile ``keys`` and whatever their changes make worth reconciling, until quiet. Several
+        keys (a start-up or a new desired state) are settled side by side, at most
+        ``SETTLE_CONCURRENCY`` at a time: each is a chain of KV round trips, so the work is waiting,
+        not computing, and the per-object locks keep two chains from writing one object at once."""
+        unique = list(dict.fromkeys(keys))
+        if len(unique) <= 1:
+            await self._settle_chain(unique)
+            return
+        await bounded((self._settle_chain([key]) for key in unique), SETTLE_CONCURRENCY)
+
+    async def _settle_chain(self, keys: list[Key]) -> None:
+        pending = list(keys)
         while pending:
             key = pending.pop(0)
             for follow in await self.reconcile(key):
@@ -254,12 +282,13 @@ class Driver:
         return outcome
 
     async def _announce(self, outcome: Outcome[Any]) -> None:
-        for task in outcome.new_tasks:
-            await self.outbox.run_task(run_task_command(task))
-        for evaluation in outcome.new_evaluations:
-            await self.outbox.run_evaluation(run_evaluation_command(evaluation))
-        for event in outcome.events:
-            await self.outbox.lifecycle_event(event)
+        """Publish commands and events together: JetStream acks them in a pipeline, so a phase change
+        costs about one round trip however many events it has (they are sent in order)."""
+        sends: list[Awaitable[None]] = [self.outbox.run_task(run_task_command(t)) for t in outcome.new_tasks]
+        sends += [self.outbox.run_evaluation(run_evaluation_command(e)) for e in outcome.new_evaluations]
+        sends += [self.outbox.lifecycle_event(event) for event in outcome.events]
+        if sends:
+            await asyncio.gather(*sends)
 
     # --- worker events -----------------------------------------------------------------------------
     async def apply(self, event: WorkerEvent) -> None:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 import uuid
 
-from services.watcher.driving import Driver
+from services.watcher.driving import Driver, bounded
 from services.watcher.handlers import DesiredView, SyncPlan, plan_sync
+from shared.keptn.lifecycle import KeptnAppVersion, KeptnWorkload, KeptnWorkloadVersion
+from shared.keptn.resources import KeptnApp
 from shared.runtime.natsio import RevisionConflictError
 
 log = logging.getLogger(__name__)
 
 MAX_PLANS = 10
+WRITE_CONCURRENCY = 32
+"""Independent objects written at once."""
 
 
 def _new_uid() -> str:
@@ -42,8 +46,11 @@ async def sync_desired(driver: Driver, view: DesiredView) -> None:
 
 
 async def _write(driver: Driver, plan: SyncPlan) -> None:
+    """Write the plan: each app with its versions, then each workload with its version, independent
+    objects side by side (each write is a KV round trip)."""
     store = driver.store
-    for app, revision in plan.apps:
+
+    async def save_app(app: KeptnApp, revision: int | None) -> None:
         await store.save(app, revision)
         log.info(
             "KeptnApp %s/%s is at version %s (generation %d)",
@@ -52,17 +59,31 @@ async def _write(driver: Driver, plan: SyncPlan) -> None:
             app.spec.version,
             app.metadata.generation,
         )
-    for av in plan.app_versions:
+
+    async def create_app_version(av: KeptnAppVersion) -> None:
         await store.save(av, None)
         log.info("Created KeptnAppVersion %s/%s", av.metadata.namespace, av.metadata.name)
-    for ns, name in plan.deprecate:
+
+    async def deprecate(ns: str, name: str) -> None:
         await driver.deprecate(ns, name)
         log.info("Deprecated KeptnAppVersion %s/%s: a newer generation of its version exists", ns, name)
-    for workload, revision in plan.workloads:
+
+    async def save_workload(workload: KeptnWorkload, revision: int | None) -> None:
         await store.save(workload, revision)
-    for kwv in plan.workload_versions:
+
+    async def create_workload_version(kwv: KeptnWorkloadVersion) -> None:
         await store.save(kwv, None)
         log.info("Created KeptnWorkloadVersion %s/%s", kwv.metadata.namespace, kwv.metadata.name)
-    for kwv, revision in plan.updated_workload_versions:
+
+    async def update_workload_version(kwv: KeptnWorkloadVersion, revision: int) -> None:
         await store.save(kwv, revision)
         log.info("Updated the spec of KeptnWorkloadVersion %s/%s", kwv.metadata.namespace, kwv.metadata.name)
+
+    await bounded((save_app(app, rev) for app, rev in plan.apps), WRITE_CONCURRENCY)
+    await bounded((create_app_version(av) for av in plan.app_versions), WRITE_CONCURRENCY)
+    await bounded((deprecate(ns, name) for ns, name in plan.deprecate), WRITE_CONCURRENCY)
+    await bounded((save_workload(w, rev) for w, rev in plan.workloads), WRITE_CONCURRENCY)
+    await bounded((create_workload_version(kwv) for kwv in plan.workload_versions), WRITE_CONCURRENCY)
+    await bounded(
+        (update_workload_version(kwv, rev) for kwv, rev in plan.updated_workload_versions), WRITE_CONCURRENCY
+    )
