@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from shared.runtime.binaries import find_binary
+from tests.support.prometheus import PrometheusHandle
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "simplenode-dev"
 WORKLOAD_CONTEXT = {
@@ -130,10 +131,12 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    from tests.support.prometheus import running_prometheus
-
-    async with demo.running_receiver(echo=False) as receiver, running_prometheus() as prometheus:
+async def stack(
+    prometheus: PrometheusHandle, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """The demo's receiver and staged manifests, pointed at the session's real Prometheus (the same
+    ``running_prometheus()`` the demo starts)."""
+    async with demo.running_receiver(echo=False) as receiver:
         cpus = await demo.wait_for_cpu_count(prometheus.url)
         staged = demo.stage_example(tmp_path_factory.mktemp("simplenode"), prometheus.url, receiver.url)
         yield Stack(receiver=receiver, prometheus_url=prometheus.url, cpus=cpus, staged=staged)
