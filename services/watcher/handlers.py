@@ -176,6 +176,15 @@ def _same(a: msgspec.Struct, b: msgspec.Struct) -> bool:
     return _encoder.encode(a) == _encoder.encode(b)
 
 
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def _copy(part: _S) -> _S:
+    """A deep copy, so stored objects never share parts with the desired state they came from."""
+    copied: _S = msgspec.json.decode(_encoder.encode(part), type=type(part))
+    return copied
+
+
 def _plan_app(
     plan: SyncPlan,
     stored: StoredView,
@@ -199,7 +208,7 @@ def _plan_app(
                 labels=dict(app.metadata.labels),
                 annotations=dict(app.metadata.annotations),
             ),
-            spec=app.spec,
+            spec=_copy(app.spec),
         )
         plan.apps.append((kept, None))
     else:
@@ -207,7 +216,7 @@ def _plan_app(
         if not _same(kept.spec, app.spec):
             previous_version = kept.spec.version if kept.spec.version != app.spec.version else ""
             meta = msgspec.structs.replace(kept.metadata, generation=kept.metadata.generation + 1)
-            kept = KeptnApp(metadata=meta, spec=app.spec)
+            kept = KeptnApp(metadata=meta, spec=_copy(app.spec))
             plan.apps.append((kept, revision))
     generation = kept.metadata.generation
     av_name = app_version_name(name, kept.spec.version, generation)
@@ -276,7 +285,7 @@ def _plan_workload(
                 creation_timestamp=now,
                 annotations=dict(workload.metadata.annotations),
             ),
-            spec=workload.spec,
+            spec=_copy(workload.spec),
             status=KeptnWorkloadStatus(current_version=version),
         )
         previous_version = ""
