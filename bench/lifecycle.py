@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client
@@ -32,16 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from klt.inputs import check_input  # noqa: E402
 from klt.stack import StackOptions, running_services  # noqa: E402
-from shared.keptn.lifecycle import KeptnWorkloadVersion  # noqa: E402
+from shared.keptn.lifecycle import KeptnTask, KeptnWorkloadVersion  # noqa: E402
+from shared.manifests import encode_object  # noqa: E402
 from shared.runtime.binaries import find_binary  # noqa: E402
-from shared.runtime.desired import put_desired  # noqa: E402
 from shared.runtime.embedded_nats import embedded_nats  # noqa: E402
-from shared.runtime.natsio import connect, ensure_topology, put_if  # noqa: E402
+from shared.runtime.natsio import connect, ensure_topology, list_entries, put_if  # noqa: E402
 from shared.runtime.settings import CommonSettings, common_settings  # noqa: E402
-from shared.subjects import Names  # noqa: E402
+from shared.subjects import Names, object_key  # noqa: E402
 
 SCRIPT = 'const context = JSON.parse(Deno.env.get("KEPTN_CONTEXT") ?? "{}");\nconsole.log(context.workloadName);\n'
-WORKLOAD_PHASES_AFTER_PRE_TASKS = "WorkloadPreDeployEvaluations"
 ms = 1000.0
 
 
@@ -144,10 +144,11 @@ class Observer:
     def __init__(self) -> None:
         self.first_seen: dict[str, float] = {}
         self.completed: dict[str, float] = {}
-        self.next_phase_after_tasks: dict[str, float] = {}
+        self.pre_tasks_done: dict[str, float] = {}
         self.task_finished: dict[str, float] = {}
         self.task_started: dict[str, float] = {}
-        self.task_duration_ms: list[float] = []
+        """When the RunTask command was published: the task's cost is everything the runner does for it."""
+        self.changed = asyncio.Event()
         self._decoder = msgspec.json.Decoder(KeptnWorkloadVersion)
 
     def on_state(self, key: str, value: bytes | None, now: float) -> None:
@@ -156,140 +157,191 @@ class Observer:
         wv = self._decoder.decode(value)
         name = wv.metadata.name
         self.first_seen.setdefault(name, now)
-        if wv.status.current_phase == WORKLOAD_PHASES_AFTER_PRE_TASKS:
-            self.next_phase_after_tasks.setdefault(name, now)
+        if wv.status.pre_deployment_status == "Succeeded":
+            self.pre_tasks_done.setdefault(name, now)
         if wv.status.status in ("Succeeded", "Failed"):
             self.completed.setdefault(name, now)
+        self.changed.set()
 
     def on_task_event(self, msg: Msg, now: float) -> None:
         event = json.loads(msg.data)
-        workload = event.get("name", "")
+        task = event.get("name", "")
         if event.get("type") == "task.finished":
-            self.task_finished[workload] = now
-        elif event.get("type") == "task.started":
-            self.task_started[workload] = now
+            self.task_finished[task] = now
+        elif event.get("type") == "task.run":
+            self.task_started.setdefault(task, now)
 
 
-async def lifecycle_round(settings: CommonSettings, count: int, with_task: bool, concurrency: int) -> dict[str, object]:
-    names = Names(settings.prefix)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "m"
-        write_workloads(folder, count, with_task)
-        checked = check_input([str(folder)], None, settings.keptn_namespace)
-        nc = await connect(settings, "bench")
-        js = nc.jetstream()
-        await ensure_topology(js, settings)
-        observer = Observer()
-        done = asyncio.Event()
+class Stack:
+    """The four services in this process on one prefix, with an observer of what they store and publish."""
 
-        async def follow_state() -> None:
-            kv = await js.key_value(names.state_bucket)
-            watcher = await kv.watchall()
-            async for entry in watcher:
-                if entry is None:
-                    continue
-                observer.on_state(entry.key, entry.value, time.perf_counter())
-                if len(observer.completed) >= count:
-                    done.set()
+    def __init__(self, settings: CommonSettings, concurrency: int) -> None:
+        self.settings = settings
+        self.names = Names(settings.prefix)
+        self.concurrency = concurrency
+        self.observer = Observer()
+
+    async def __aenter__(self) -> Stack:
+        self.nc = await connect(self.settings, "bench")
+        self.js = self.nc.jetstream()
+        await ensure_topology(self.js, self.settings)
+        self.desired = await self.js.key_value(self.names.desired_bucket)
 
         async def on_task(msg: Msg) -> None:
-            observer.on_task_event(msg, time.perf_counter())
+            self.observer.on_task_event(msg, time.perf_counter())
 
-        await nc.subscribe(names.events_of("task"), cb=on_task)
-        follower = asyncio.create_task(follow_state())
-        options = StackOptions(task_concurrency=concurrency, metrics_http_port=0)
-        async with running_services(settings, options):
+        await self.nc.subscribe(self.names.events_of("task"), cb=on_task)
+        await self.nc.subscribe(self.names.commands_of("task"), cb=on_task)
+        self.follower = asyncio.create_task(self._follow())
+        self.services = running_services(
+            self.settings, StackOptions(task_concurrency=self.concurrency, metrics_http_port=0)
+        )
+        await self.services.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.services.__aexit__(None, None, None)
+        self.follower.cancel()
+        await self.nc.drain()
+
+    async def _follow(self) -> None:
+        kv = await self.js.key_value(self.names.state_bucket)
+        watcher = await kv.watchall()
+        async for entry in watcher:
+            if entry is not None:
+                self.observer.on_state(entry.key, entry.value, time.perf_counter())
+
+    async def put(self, objects: list[tuple[str, str, str, msgspec.Struct]]) -> None:
+        for kind, namespace, name, obj in objects:
+            await self.desired.put(object_key(kind, namespace, name), encode_object(obj))
+
+    async def wait_completed(self, count: int, timeout: float = 600) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        while len(self.observer.completed) < count:
+            self.observer.changed.clear()
+            await asyncio.wait_for(self.observer.changed.wait(), timeout=give_up - loop.time())
+
+
+def load(count: int, with_task: bool, folder: Path) -> tuple[list[Any], list[Any]]:
+    """(definitions, workloads) of a generated folder, as (kind, namespace, name, object) tuples."""
+    write_workloads(folder, count, with_task)
+    checked = check_input([str(folder)], None, "keptn-system")
+    objects = list(checked.manifests.objects())
+    workloads = [o for o in objects if o[0] == "Deployment"]
+    others = [o for o in objects if o[0] != "Deployment"]
+    return others, workloads
+
+
+async def throughput_round(settings: CommonSettings, count: int) -> dict[str, float]:
+    """``count`` workloads with no tasks stored at once: how many workload versions per second finish."""
+    with tempfile.TemporaryDirectory() as tmp:
+        others, workloads = load(count, False, Path(tmp))
+        async with Stack(settings, 4) as stack:
+            await stack.put(others)
             started = time.perf_counter()
-            await put_desired(await js.key_value(names.desired_bucket), checked.manifests)
-            await asyncio.wait_for(done.wait(), timeout=600)
+            await stack.put(workloads)
+            await stack.wait_completed(count)
             elapsed = time.perf_counter() - started
-        follower.cancel()
-        await nc.drain()
-    per_workload = [(observer.completed[n] - observer.first_seen[n]) * ms for n in observer.completed]
-    result: dict[str, object] = {
-        "workloads": count,
-        "elapsed_s": elapsed,
-        "workloads_per_s": count / elapsed,
-        "workload_ms_p50": percentile(per_workload, 50),
-        "workload_ms_p99": percentile(per_workload, 99),
-    }
+    return {"workloads": count, "elapsed_s": elapsed, "workloads_per_s": count / elapsed}
+
+
+async def one_at_a_time_round(settings: CommonSettings, count: int, with_task: bool) -> dict[str, float]:
+    """Workloads stored one after the other, each after the previous finished: klt's latency, not queueing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        others, workloads = load(count, with_task, Path(tmp))
+        async with Stack(settings, 1) as stack:
+            await stack.put(others)
+            stored_at: dict[str, float] = {}
+            for i, item in enumerate(workloads):
+                stored_at[f"w{i}-w{i}-1.0.{i}"] = time.perf_counter()
+                await stack.put([item])
+                await stack.wait_completed(i + 1)
+            owners = await _task_owners(stack)
+        observer = stack.observer
+    latency = [(observer.completed[n] - stored_at[n]) * ms for n in stored_at if n in observer.completed]
+    result = {"workload_ms_p50": percentile(latency, 50), "workload_ms_p99": percentile(latency, 99)}
     if with_task:
-        # task names are per workload version; pair each task's finish with its workload by order of names
-        tasks = await _task_owners(settings)
-        advance = []
-        durations = []
-        for task, workload in tasks.items():
-            if task in observer.task_finished and workload in observer.next_phase_after_tasks:
-                advance.append((observer.next_phase_after_tasks[workload] - observer.task_finished[task]) * ms)
-            if task in observer.task_finished and task in observer.task_started:
-                durations.append((observer.task_finished[task] - observer.task_started[task]) * ms)
-        result["phase_overhead_ms_p50"] = percentile(advance, 50)
-        result["phase_overhead_ms_p99"] = percentile(advance, 99)
-        result["deno_task_ms_p50"] = percentile(durations, 50)
+        advance = [
+            (observer.pre_tasks_done[wv] - observer.task_finished[task]) * ms
+            for task, wv in owners.items()
+            if task in observer.task_finished and wv in observer.pre_tasks_done
+        ]
+        durations = [
+            (observer.task_finished[task] - observer.task_started[task]) * ms
+            for task in owners
+            if task in observer.task_finished and task in observer.task_started
+        ]
+        result |= {
+            "phase_overhead_ms_p50": percentile(advance, 50),
+            "phase_overhead_ms_p99": percentile(advance, 99),
+            "deno_task_ms_p50": percentile(durations, 50),
+        }
     return result
 
 
-async def _task_owners(settings: CommonSettings) -> dict[str, str]:
+async def _task_owners(stack: Stack) -> dict[str, str]:
     """Task name → the WorkloadVersion that owns it, from the state bucket."""
-    from shared.keptn.lifecycle import KeptnTask
-    from shared.runtime.natsio import list_entries
-
-    nc = await connect(settings, "bench-owners")
-    kv = await nc.jetstream().key_value(Names(settings.prefix).state_bucket)
+    kv = await stack.js.key_value(stack.names.state_bucket)
     owners = {}
     for entry in (await list_entries(kv, "keptntask.>")).values():
         task = msgspec.json.decode(entry.value, type=KeptnTask)
         if task.metadata.owner_references:
             owners[task.metadata.name] = task.metadata.owner_references[0].name
-    await nc.drain()
     return owners
 
 
 async def main(args: argparse.Namespace) -> None:
     async with embedded_nats() as server:
         base = common_settings({}, nats_url=server.url)
-        nc = await connect(msgspec.structs.replace(base, prefix="benchbase"), "bench")
-        await ensure_topology(nc.jetstream(), msgspec.structs.replace(base, prefix="benchbase"))
-        baselines = await jetstream_baselines(nc, msgspec.structs.replace(base, prefix="benchbase"), 500)
+
+        def on(prefix: str) -> CommonSettings:
+            return msgspec.structs.replace(base, prefix=prefix)
+
+        nc = await connect(on("benchbase"), "bench")
+        await ensure_topology(nc.jetstream(), on("benchbase"))
+        baselines = await jetstream_baselines(nc, on("benchbase"), 500)
         await nc.drain()
-        no_tasks = await lifecycle_round(msgspec.structs.replace(base, prefix="benchplain"), args.workloads, False, 4)
-        with_tasks = await lifecycle_round(
-            msgspec.structs.replace(base, prefix="benchtask"), args.task_workloads, True, args.concurrency
-        )
+        bulk = await throughput_round(on("benchbulk"), args.workloads)
+        plain = await one_at_a_time_round(on("benchplain"), args.sequential, with_task=False)
+        tasked = await one_at_a_time_round(on("benchtask"), args.sequential, with_task=True)
     deno = bare_deno(args.deno_rounds)
-    print(f"nats-server on loopback, {os.cpu_count()} CPUs")
-    print(f"baseline  JetStream publish+ack p50 {baselines['jetstream_rtt_ms_p50']:.2f} ms")
-    print(f"baseline  KV compare-and-set    p50 {baselines['kv_cas_ms_p50']:.2f} ms")
-    print(f"baseline  bare deno run         p50 {statistics.median(deno):.1f} ms")
+    print(f"nats-server {server.url} on loopback, {os.cpu_count()} CPUs; all four services in this process")
+    print(f"baseline   JetStream publish+ack        p50 {baselines['jetstream_rtt_ms_p50']:.2f} ms")
+    print(f"baseline   KV compare-and-set           p50 {baselines['kv_cas_ms_p50']:.2f} ms")
+    print(f"baseline   bare deno run                p50 {statistics.median(deno):.1f} ms")
     print(
-        f"no tasks  {no_tasks['workloads']} workloads in {no_tasks['elapsed_s']:.2f} s: "
-        f"{no_tasks['workloads_per_s']:.0f} workload versions/s; per workload p50 "
-        f"{no_tasks['workload_ms_p50']:.1f} ms, p99 {no_tasks['workload_ms_p99']:.1f} ms"
+        f"throughput {bulk['workloads']:.0f} workloads, no tasks, stored at once: {bulk['elapsed_s']:.2f} s, "
+        f"{bulk['workloads_per_s']:.0f} workload versions/s"
     )
     print(
-        f"one task  {with_tasks['workloads']} workloads in {with_tasks['elapsed_s']:.2f} s "
-        f"(concurrency {args.concurrency}): task result → next phase stored p50 "
-        f"{with_tasks['phase_overhead_ms_p50']:.2f} ms, p99 {with_tasks['phase_overhead_ms_p99']:.2f} ms; "
-        f"deno task p50 {with_tasks['deno_task_ms_p50']:.1f} ms"
+        f"latency    {args.sequential} workloads, no tasks, one at a time: stored → Completed p50 "
+        f"{plain['workload_ms_p50']:.2f} ms, p99 {plain['workload_ms_p99']:.2f} ms"
+    )
+    print(
+        f"one task   {args.sequential} workloads, one deno pre-task each, one at a time: task result → next "
+        f"phase stored p50 {tasked['phase_overhead_ms_p50']:.2f} ms, p99 {tasked['phase_overhead_ms_p99']:.2f} ms; "
+        f"deno task (command → result) p50 {tasked['deno_task_ms_p50']:.1f} ms; "
+        f"stored → Completed p50 {tasked['workload_ms_p50']:.1f} ms"
     )
     summary = {
-        "phase_overhead_ms_p50": with_tasks["phase_overhead_ms_p50"],
-        "phase_overhead_ms_p99": with_tasks["phase_overhead_ms_p99"],
+        "phase_overhead_ms_p50": tasked["phase_overhead_ms_p50"],
+        "phase_overhead_ms_p99": tasked["phase_overhead_ms_p99"],
         "jetstream_rtt_ms_p50": baselines["jetstream_rtt_ms_p50"],
         "kv_cas_ms_p50": baselines["kv_cas_ms_p50"],
-        "workloads_per_s": no_tasks["workloads_per_s"],
-        "workload_ms_p50": no_tasks["workload_ms_p50"],
-        "workload_ms_p99": no_tasks["workload_ms_p99"],
-        "deno_task_ms_p50": with_tasks["deno_task_ms_p50"],
+        "workloads_per_s": bulk["workloads_per_s"],
+        "workload_ms_p50": plain["workload_ms_p50"],
+        "workload_ms_p99": plain["workload_ms_p99"],
+        "task_workload_ms_p50": tasked["workload_ms_p50"],
+        "deno_task_ms_p50": tasked["deno_task_ms_p50"],
         "bare_deno_ms_p50": statistics.median(deno),
     }
-    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}))
+    print(json.dumps({k: round(v, 3) for k, v in summary.items()}))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", type=int, default=300)
-    parser.add_argument("--task-workloads", type=int, default=30)
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workloads", type=int, default=300, help="workloads stored at once (throughput)")
+    parser.add_argument("--sequential", type=int, default=30, help="workloads stored one at a time (latency)")
     parser.add_argument("--deno-rounds", type=int, default=15)
     asyncio.run(main(parser.parse_args()))

@@ -8,6 +8,8 @@ or only re-publishes the result (same message id, so JetStream drops the duplica
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import os
 import shutil
@@ -196,13 +198,20 @@ class _TaskRun:
                 attempt=attempt,
                 start_time=start,
             )
-            await self.runner.events.started(started, _traceparent(self.command))
             entry = AttemptLog(attempt=attempt, start_time=start)
             self.logs.attempts.append(entry)
-            await self.runner.logs.save(self.key, self.logs)
+            # The attempt is on record (above), so announcing it may overlap the run itself: the fact and
+            # the log entry need not hold the process back (each is a round trip to NATS).
+            announcing = asyncio.gather(
+                self.runner.events.started(started, _traceparent(self.command)),
+                self.runner.logs.save(self.key, self.logs),
+            )
             log.info("%s attempt %d/%d started", self.name, attempt, runs)
             remaining = None if deadline is None else max(deadline - self.runner.clock(), 0.0)
-            result = await self._attempt(plan, secure_data, remaining)
+            try:
+                result = await self._attempt(plan, secure_data, remaining)
+            finally:
+                await announcing
             self._record_attempt(entry, result)
             finish = handlers.after_attempt(
                 attempt, self.command.retries, result.succeeded, result.timed_out, result.describe()

@@ -15,12 +15,23 @@ from shared.runtime.natsio import list_entries
 from shared.subjects import object_key
 
 
+_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+_APP_KINDS = frozenset({"KeptnApp", "KeptnAppContext"})
+
+
+def _write_order(item: tuple[str, str, str, object]) -> int:
+    """Definitions and settings first, then apps, workloads last: the watcher starts a lifecycle the moment
+    a workload appears, so everything it refers to should already be there (no transient 'not found')."""
+    kind = item[0]
+    return 2 if kind in _WORKLOAD_KINDS else 1 if kind in _APP_KINDS else 0
+
+
 async def put_desired(kv: KeyValue, manifests: ManifestSet) -> int:
     """Store every object of ``manifests`` (Secrets excluded); unchanged values are not rewritten, so
     re-applying the same folder causes no churn downstream. Returns how many entries changed."""
     current = await list_entries(kv, ">")
     changed = 0
-    for kind, namespace, name, obj in manifests.objects():
+    for kind, namespace, name, obj in sorted(manifests.objects(), key=_write_order):
         key = object_key(kind, namespace, name)
         value = encode_object(obj)
         existing = current.get(key)

@@ -66,6 +66,14 @@ async def settle(msg: Msg, handler: Handler, heartbeat_s: float, what: str) -> N
             await beat
 
 
+async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int, timeout: float) -> list[Msg]:
+    """Up to ``batch`` messages; none when nothing came within ``timeout`` (nats-py raises two kinds)."""
+    try:
+        return await subscription.fetch(batch=batch, timeout=timeout)
+    except (nats.errors.TimeoutError, TimeoutError):
+        return []
+
+
 async def consume(
     subscription: JetStreamContext.PullSubscription,
     handler: Handler,
@@ -90,27 +98,39 @@ async def consume(
         finally:
             slots.release()
 
+    def dispatch(msg: Msg) -> None:
+        task = asyncio.create_task(run_one(msg))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+
     try:
         while not stop.is_set():
             await slots.acquire()
-            free = 1
-            while free < concurrency and not slots.locked():
-                await slots.acquire()
-                free += 1
+            # Long-poll for exactly one message: nats-py's fetch(batch>1) keeps waiting for the rest of the
+            # batch until its timeout once the first message came in, which would delay that message.
             try:
-                msgs = await subscription.fetch(batch=free, timeout=0.5)
-            except (nats.errors.TimeoutError, TimeoutError):
-                msgs = []
+                first = await _fetch(subscription, 1, timeout=0.5)
             except nats.errors.ConnectionClosedError:
-                for _ in range(free):
-                    slots.release()
-                break
-            for _ in range(free - len(msgs)):
                 slots.release()
-            for msg in msgs:
-                task = asyncio.create_task(run_one(msg))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                break
+            if not first:
+                slots.release()
+                continue
+            dispatch(first[0])
+            # Then take, without lingering, whatever else is already waiting, up to the free slots.
+            extra = 0
+            while extra < concurrency - 1 and not slots.locked():
+                await slots.acquire()
+                extra += 1
+            if extra:
+                try:
+                    more = await _fetch(subscription, extra, timeout=0.005)
+                except nats.errors.ConnectionClosedError:
+                    more = []
+                for _ in range(extra - len(more)):
+                    slots.release()
+                for msg in more:
+                    dispatch(msg)
     finally:
         if in_flight:
             _, pending = await asyncio.wait(set(in_flight), timeout=grace_s)
