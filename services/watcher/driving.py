@@ -181,6 +181,25 @@ class Driver:
             return await self._reconcile_workload_version(key, self.view)
         return []
 
+    def affected(self, keys: Iterable[Key]) -> list[Key]:
+        """The AppVersions and WorkloadVersions to reconcile when ``keys`` moved elsewhere: themselves,
+        or for a task or evaluation its parent."""
+        found: list[Key] = []
+        for key in keys:
+            stored = self.index.get(key)
+            if stored is None:
+                continue
+            obj = stored.obj
+            if key[0] in (APP_VERSION, WORKLOAD_VERSION):
+                found.append(key)
+            elif key[0] in ("KeptnTask", "KeptnEvaluation"):
+                found += [
+                    (ref.kind, key[1], ref.name)
+                    for ref in obj.metadata.owner_references
+                    if ref.kind in (APP_VERSION, WORKLOAD_VERSION)
+                ]
+        return list(dict.fromkeys(found))
+
     def non_terminal(self) -> list[Key]:
         """Every AppVersion and WorkloadVersion that may still move, AppVersions first."""
         keys = [key_of(av) for av in self.index.all(APP_VERSION) if not is_terminal(av)]
@@ -317,12 +336,21 @@ class Driver:
 
     async def _apply_to(self, key: Key, event: WorkerEvent) -> Any | None:
         async with self._lock(key):
+            fresh = False
             for _ in range(MAX_DECISIONS):
                 stored = self.index.get(key) or await self.store.refresh(key)
                 if stored is None:
                     log.warning("%s for unknown %s %s/%s ignored", type(event).__name__, *key)
                     return None
                 updated = _applied(stored.obj, event)
+                if updated is None and not fresh:
+                    # "Nothing to do" must not come from a stale copy (another replica may have moved
+                    # the object since we last wrote it): read it once more before dropping the fact.
+                    fresh = True
+                    if (refreshed := await self.store.refresh(key)) is not None and (
+                        refreshed.revision != stored.revision
+                    ):
+                        continue
                 if updated is None:
                     return stored.obj
                 try:

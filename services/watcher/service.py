@@ -3,7 +3,8 @@ state bucket, and the commands, lifecycle events and release results it publishe
 
 This is the only module of the service that touches NATS (besides the state store adapter).
 
-Start-up, in order: fill the index from the state bucket; (local source) write the manifests of
+Start-up, in order: fill the index from the state bucket (and keep following it, so what another
+replica stores is seen and reconciled here too); (local source) write the manifests of
 ``source_paths`` into the desired bucket; read the desired state and sync it; recover what a crash may
 have interrupted (re-send commands of items not yet started, with the same message ids, which
 JetStream de-duplicates; restart release steps that never reported; reconcile every object that may
@@ -28,7 +29,7 @@ from services.watcher.config import WatcherConfig
 from services.watcher.deploying import Release, ReleaseStep, release_step
 from services.watcher.driving import Driver, run_evaluation_command, run_task_command
 from services.watcher.handlers import decode_desired, desired_view
-from services.watcher.index import Index
+from services.watcher.index import Index, Key
 from services.watcher.store import StateStore
 from services.watcher.syncing import sync_desired
 from shared.keptn.lifecycle import KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
@@ -239,10 +240,10 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
                 "Local source: %d desired object(s) written from %s", changed, ", ".join(config.source_paths)
             )
         store = StateStore(state_kv, Index())
-        loaded = await store.load()
         outbox = JetStreamOutbox(js, names)
         releases = BackgroundReleases(release_step(config.deploy_command), outbox.deploy_finished)
         driver = Driver(store, outbox, releases, now_rfc3339)
+        moved_elsewhere: asyncio.Queue[Key] = asyncio.Queue()
 
         async def on_desired(objects: list[tuple[str, msgspec.Struct]]) -> None:
             view = desired_view(objects, common.keptn_namespace, config.promotion_tasks_enabled)
@@ -255,10 +256,22 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
                 raise PermanentError(f"the event on {msg.subject} cannot be decoded: {exc}") from None
             await driver.apply(event)
 
-        ready = asyncio.Event()
+        async def follow_other_replicas() -> None:
+            """Reconcile what another replica moved, with what it stored (a decision that saw an older
+            copy and found nothing to do could otherwise be the last word)."""
+            while True:
+                keys = [await moved_elsewhere.get()]
+                while not moved_elsewhere.empty():
+                    keys.append(moved_elsewhere.get_nowait())
+                await driver.settle(driver.affected(keys))
+
+        loaded, ready = asyncio.Event(), asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            follower = group.create_task(
-                _follow_desired(desired_kv, on_desired, ready, stop, config.settle_s)
+            background = [group.create_task(store.follow(loaded, moved_elsewhere.put_nowait))]
+            await _until_either(loaded, stop)
+            background.append(group.create_task(follow_other_replicas()))
+            background.append(
+                group.create_task(_follow_desired(desired_kv, on_desired, ready, stop, config.settle_s))
             )
             await _until_either(ready, stop)
             if not stop.is_set():
@@ -271,7 +284,7 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
                     ack_wait_s=config.ack_wait_s,
                     max_deliver=config.max_deliver,
                 )
-                log.info("Watcher ready: %d lifecycle object(s) loaded", loaded)
+                log.info("Watcher ready: %d version(s) still in progress", len(driver.non_terminal()))
                 try:
                     await consume(
                         subscription,
@@ -286,7 +299,8 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
                     # keeps them for the next start.
                     with contextlib.suppress(Exception):
                         await subscription.unsubscribe()
-            follower.cancel()  # do not wait for its idle poll to notice the stop
+            for task in background:
+                task.cancel()  # they run until cancelled
     finally:
         if releases is not None:
             await releases.close()

@@ -7,14 +7,16 @@ decides again from what is stored now.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from nats.js.kv import KeyValue
 
 from services.watcher.index import Index, Key, Stored, decode_stored, key_of
-from shared.runtime.natsio import RevisionConflictError, get_entry, list_entries, put_if
+from shared.runtime.natsio import RevisionConflictError, get_entry, put_if
 from shared.subjects import object_key
 
 log = logging.getLogger(__name__)
@@ -27,19 +29,34 @@ class StateStore:
         self.kv = kv
         self.index = index
 
-    async def load(self) -> int:
-        """Fill the index from the bucket; returns how many objects were read."""
-        count = 0
-        for key, entry in (await list_entries(self.kv, ">")).items():
-            try:
-                obj = decode_stored(key, entry.value)
-            except msgspec.DecodeError as exc:
-                log.warning("Ignoring the unreadable state entry %s: %s", key, exc)
-                continue
-            if obj is not None:
-                self.index.put(obj, entry.revision)
-                count += 1
-        return count
+    async def follow(self, loaded: asyncio.Event, changed: Callable[[Key], None]) -> None:
+        """Keep the index in step with the bucket: the current entries (then ``loaded`` is set), and
+        afterwards every write, so what another replica stored is seen within a watch round trip.
+        ``changed`` is told about objects someone else moved (our own writes are already known)."""
+        watcher = await self.kv.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    loaded.set()
+                    continue
+                if entry.value is None or entry.operation is not None:
+                    continue
+                try:
+                    obj = decode_stored(entry.key, entry.value)
+                except msgspec.DecodeError as exc:
+                    log.warning("Ignoring the unreadable state entry %s: %s", entry.key, exc)
+                    continue
+                if obj is None:
+                    continue
+                key = key_of(obj)
+                known = self.index.get(key)
+                if known is not None and known.revision >= (entry.revision or 0):
+                    continue
+                self.index.put(obj, entry.revision or 0)
+                if loaded.is_set():
+                    changed(key)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
 
     async def refresh(self, key: Key) -> Stored | None:
         """Re-read one object from the bucket into the index."""

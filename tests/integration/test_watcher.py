@@ -230,3 +230,28 @@ async def test_a_restarted_watcher_resumes_without_repeating_commands(
     per_task = Counter(workers.msg_ids)
     assert len(per_task) == 3  # notify, migrate, announce
     assert sorted(c.name.split("-")[0] for c in workers.commands) == ["post", "pre", "pre"]
+
+
+async def test_two_watcher_replicas_complete_one_release_without_duplicate_items(
+    klt_settings: CommonSettings, tmp_path: Path
+) -> None:
+    text = manifests(
+        app_pre_tasks=("notify", "check"), workload_pre_tasks=("migrate",), app_post_tasks=("bye",)
+    )
+    async with (
+        nats_client(klt_settings) as nc,
+        answering(Workers(nc, klt_settings)) as workers,
+        running_watcher(klt_settings),
+        running_watcher(klt_settings),
+    ):
+        await put_manifests(nc, klt_settings, tmp_path, text)
+        av = await wait_terminal(nc, klt_settings, "KeptnAppVersion", AV)
+        kwv = await wait_terminal(nc, klt_settings, "KeptnWorkloadVersion", KWV)
+    assert isinstance(av, KeptnAppVersion) and isinstance(kwv, KeptnWorkloadVersion)
+    assert (av.status.status, kwv.status.status) == (S, S)
+    items = [*av.status.pre_deployment_task_status, *av.status.post_deployment_task_status]
+    items += kwv.status.pre_deployment_task_status
+    assert sorted(i.definition_name for i in items) == ["bye", "check", "migrate", "notify"]
+    # Both replicas decided the same items (deterministic names and uids); each ran once.
+    assert sorted({c.name for c in workers.commands}) == sorted(i.name for i in items)
+    assert len(set(workers.msg_ids)) == 4
