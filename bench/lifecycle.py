@@ -31,17 +31,19 @@ from nats.aio.msg import Msg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from klt.inputs import check_input  # noqa: E402
-from klt.stack import StackOptions, running_services  # noqa: E402
-from shared.keptn.lifecycle import KeptnTask, KeptnWorkloadVersion  # noqa: E402
-from shared.manifests import encode_object  # noqa: E402
-from shared.runtime.binaries import find_binary  # noqa: E402
-from shared.runtime.embedded_nats import embedded_nats  # noqa: E402
-from shared.runtime.natsio import connect, ensure_topology, list_entries, put_if  # noqa: E402
-from shared.runtime.settings import CommonSettings, common_settings  # noqa: E402
-from shared.subjects import Names, object_key  # noqa: E402
+from klt.inputs import check_input
+from klt.stack import StackOptions, running_services
+from shared.keptn.lifecycle import KeptnTask, KeptnWorkloadVersion
+from shared.manifests import encode_object
+from shared.runtime.binaries import find_binary
+from shared.runtime.embedded_nats import embedded_nats
+from shared.runtime.natsio import connect, ensure_topology, list_entries, put_if
+from shared.runtime.settings import CommonSettings, common_settings
+from shared.subjects import Names, object_key
 
-SCRIPT = 'const context = JSON.parse(Deno.env.get("KEPTN_CONTEXT") ?? "{}");\nconsole.log(context.workloadName);\n'
+SCRIPT = (
+    'const context = JSON.parse(Deno.env.get("KEPTN_CONTEXT") ?? "{}");\nconsole.log(context.workloadName);\n'
+)
 ms = 1000.0
 
 
@@ -128,12 +130,20 @@ def bare_deno(rounds: int) -> list[float]:
             "NO_COLOR": "1",
             "KEPTN_CONTEXT": '{"workloadName":"bench"}',
         }
-        flags = ["run", "--allow-net", "--allow-write", "--allow-read", "--allow-env=DATA,SECURE_DATA,KEPTN_CONTEXT"]
+        flags = [
+            "run",
+            "--allow-net",
+            "--allow-write",
+            "--allow-read",
+            "--allow-env=DATA,SECURE_DATA,KEPTN_CONTEXT",
+        ]
         subprocess.run([deno, *flags, "--no-prompt", str(script)], env=env, capture_output=True, check=True)
         times = []
         for _ in range(rounds):
             start = time.perf_counter()
-            subprocess.run([deno, *flags, "--no-prompt", str(script)], env=env, capture_output=True, check=True)
+            subprocess.run(
+                [deno, *flags, "--no-prompt", str(script)], env=env, capture_output=True, check=True
+            )
             times.append((time.perf_counter() - start) * ms)
     return times
 
@@ -215,9 +225,9 @@ class Stack:
         for kind, namespace, name, obj in objects:
             await self.desired.put(object_key(kind, namespace, name), encode_object(obj))
 
-    async def wait_completed(self, count: int, timeout: float = 600) -> None:
+    async def wait_completed(self, count: int, within_s: float = 600) -> None:
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + timeout
+        give_up = loop.time() + within_s
         while len(self.observer.completed) < count:
             self.observer.changed.clear()
             await asyncio.wait_for(self.observer.changed.wait(), timeout=give_up - loop.time())
@@ -320,7 +330,8 @@ async def main(args: argparse.Namespace) -> None:
     )
     print(
         f"one task   {args.sequential} workloads, one deno pre-task each, one at a time: task result → next "
-        f"phase stored p50 {tasked['phase_overhead_ms_p50']:.2f} ms, p99 {tasked['phase_overhead_ms_p99']:.2f} ms; "
+        f"phase stored p50 {tasked['phase_overhead_ms_p50']:.2f} ms, "
+        f"p99 {tasked['phase_overhead_ms_p99']:.2f} ms; "
         f"deno task (command → result) p50 {tasked['deno_task_ms_p50']:.1f} ms; "
         f"stored → Completed p50 {tasked['workload_ms_p50']:.1f} ms"
     )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from klt.inputs import InputError, check_input
+from klt.inspecting import session
 from shared.runtime.desired import put_desired
 from shared.runtime.settings import CommonSettings
 from shared.subjects import Names
-
-from klt.inputs import InputError, check_input
-from klt.inspecting import session
 
 
 async def apply(settings: CommonSettings, paths: Sequence[str], namespace: str | None) -> int:

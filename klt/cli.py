@@ -9,11 +9,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-
+from klt import applying, inspecting, running, serving_up
 from shared.runtime.logs import setup_logging
 from shared.runtime.settings import CommonSettings, SettingsError, common_settings
-
-from klt import applying, inspecting, running, serving_up
 
 EXIT_ERROR = 2
 
@@ -37,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="klt",
         description="Release-lifecycle orchestration compatible with the Keptn Lifecycle Toolkit.",
     )
-    parser.add_argument("--log-level", default=os.environ.get("KLT_LOG_LEVEL", "WARNING"), help="service log level")
+    parser.add_argument(
+        "--log-level", default=os.environ.get("KLT_LOG_LEVEL", "WARNING"), help="service log level"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("-f", "--filename", action="append", required=True, metavar="PATH")
     apply.add_argument("--namespace", "-n", help="namespace for manifests that name none")
 
-    get = commands.add_parser("get", help="list apps, appversions, workloadversions, tasks, evaluations, metrics")
+    get = commands.add_parser(
+        "get", help="list apps, appversions, workloadversions, tasks, evaluations, metrics"
+    )
     _add_connection(get)
     get.add_argument("resource", help="apps | appversions | workloadversions | tasks | evaluations | metrics")
     get.add_argument("--namespace", "-n", help="only this namespace (default: all)")
@@ -96,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nats-url", help="NATS server of the stack (default: $KLT_NATS_URL or nats://127.0.0.1:4222)")
+    parser.add_argument(
+        "--nats-url", help="NATS server of the stack (default: $KLT_NATS_URL or nats://127.0.0.1:4222)"
+    )
     parser.add_argument("--prefix", help="klt installation prefix (default: $KLT_PREFIX or klt)")
 
 
@@ -157,5 +161,3 @@ async def _dispatch(args: argparse.Namespace) -> int:
         sys.stderr.write(f"klt {args.command}: {exc}\n")
         return 1
     return 0
-
-

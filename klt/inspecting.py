@@ -13,13 +13,6 @@ import yaml
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from shared.keptn.lifecycle import KeptnAppVersion, KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
-from shared.keptn.resources import KeptnMetric
-from shared.messages import LifecycleEvent
-from shared.runtime.natsio import connect, get_entry, list_entries
-from shared.runtime.settings import CommonSettings
-from shared.subjects import Names, kind_prefix, object_key, token, untoken
-
 from klt.objects import Snapshot, decode_state_entry
 from klt.tables import (
     Table,
@@ -29,6 +22,12 @@ from klt.tables import (
     tasks_table,
     workload_versions_table,
 )
+from shared.keptn.lifecycle import KeptnAppVersion, KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
+from shared.keptn.resources import KeptnMetric
+from shared.messages import LifecycleEvent
+from shared.runtime.natsio import connect, get_entry, list_entries
+from shared.runtime.settings import CommonSettings
+from shared.subjects import Names, kind_prefix, object_key, token, untoken
 
 RESOURCE_ALIASES: dict[str, str] = {
     "app": "apps",
@@ -96,7 +95,9 @@ async def load_snapshot(nc: Client, names: Names, namespace: str | None) -> Snap
     return snapshot
 
 
-async def get(settings: CommonSettings, resource: str, namespace: str | None, output: str, out: TextIO) -> None:
+async def get(
+    settings: CommonSettings, resource: str, namespace: str | None, output: str, out: TextIO
+) -> None:
     names = Names(settings.prefix)
     wide = output == "wide"
     async with session(settings) as nc:
@@ -115,7 +116,9 @@ async def get(settings: CommonSettings, resource: str, namespace: str | None, ou
                 return
             rows = [
                 [a["metadata"].get("namespace", ""), a["metadata"]["name"], a["spec"].get("version", "")]
-                for a in sorted(apps, key=lambda a: (a["metadata"].get("namespace", ""), a["metadata"]["name"]))
+                for a in sorted(
+                    apps, key=lambda a: (a["metadata"].get("namespace", ""), a["metadata"]["name"])
+                )
             ]
             out.write(Table(["NAMESPACE", "NAME", "VERSION"], rows).render() + "\n")
             return
@@ -141,26 +144,38 @@ async def get(settings: CommonSettings, resource: str, namespace: str | None, ou
         out.write(table.render() + "\n")
 
 
-async def _metric_rows(nc: Client, names: Names, namespace: str | None) -> list[tuple[str, str, str, str, str]]:
+async def _metric_rows(
+    nc: Client, names: Names, namespace: str | None
+) -> list[tuple[str, str, str, str, str]]:
     js = nc.jetstream()
     desired = await js.key_value(names.desired_bucket)
     values = await js.key_value(names.metrics_bucket)
     rows = []
     for entry in (await list_entries(desired, kind_prefix("KeptnMetric", namespace))).values():
         metric = msgspec.json.decode(entry.value, type=KeptnMetric)
-        stored = await get_entry(values, object_key("KeptnMetric", metric.metadata.namespace, metric.metadata.name))
+        stored = await get_entry(
+            values, object_key("KeptnMetric", metric.metadata.namespace, metric.metadata.name)
+        )
         value = ""
         if stored is not None:
             value = str(msgspec.json.decode(stored.value).get("value", ""))
         rows.append(
-            (metric.metadata.namespace, metric.metadata.name, metric.spec.provider.name, metric.spec.query, value)
+            (
+                metric.metadata.namespace,
+                metric.metadata.name,
+                metric.spec.provider.name,
+                metric.spec.query,
+                value,
+            )
         )
     return sorted(rows)
 
 
 def _format(rows: list[tuple[str, str, str, str, str]], output: str, metrics: bool) -> str:
     if output in {"json", "yaml"}:
-        items = [dict(zip(("namespace", "name", "provider", "query", "value"), row, strict=True)) for row in rows]
+        items = [
+            dict(zip(("namespace", "name", "provider", "query", "value"), row, strict=True)) for row in rows
+        ]
         return _dump({"apiVersion": "v1", "kind": "List", "items": items}, output)
     return metrics_table(rows, wide=output == "wide").render()
 
@@ -176,9 +191,7 @@ async def find_namespace(nc: Client, names: Names, kind: str, name: str, namespa
     if namespace is not None:
         return namespace
     kv = await nc.jetstream().key_value(names.state_bucket)
-    found = sorted(
-        key.split(".")[1] for key in await list_entries(kv, f"{kind.lower()}.*.{token(name)}")
-    )
+    found = sorted(key.split(".")[1] for key in await list_entries(kv, f"{kind.lower()}.*.{token(name)}"))
     if not found:
         raise NotFoundError(f'{kind} "{name}" not found in any namespace')
     if len(found) > 1:
@@ -193,7 +206,9 @@ async def describe(
     names = Names(settings.prefix)
     kind = KIND_OF_RESOURCE.get(resource)
     if kind is None:
-        raise NotFoundError(f"describe supports appversions, workloadversions, tasks and evaluations, not {resource}")
+        raise NotFoundError(
+            f"describe supports appversions, workloadversions, tasks and evaluations, not {resource}"
+        )
     async with session(settings) as nc:
         namespace = await find_namespace(nc, names, kind, name, namespace)
         kv = await nc.jetstream().key_value(names.state_bucket)
@@ -210,7 +225,7 @@ async def describe(
 
 
 async def read_events(nc: Client, names: Names, follow: bool) -> AsyncIterator[LifecycleEvent]:
-    """Every lifecycle event on the events stream, oldest first; with ``follow``, then new ones as they come."""
+    """Every lifecycle event on the events stream, oldest first; with ``follow``, then new ones too."""
     js = nc.jetstream()
     subject = f"{names.prefix}.evt.lifecycle.>"
     sub = await js.subscribe(
@@ -266,8 +281,8 @@ async def logs(settings: CommonSettings, task: str, namespace: str | None, out: 
 def render_task_logs(record: dict[str, Any]) -> str:
     """A task's runs as the user reads them: a header, then each attempt's outcome and output."""
     lines = [
-        f"Task {record.get('name')} (definition {record.get('taskDefinition')}, {record.get('runtime') or 'runtime ?'})"
-        f": {record.get('status')}"
+        f"Task {record.get('name')} (definition {record.get('taskDefinition')}, "
+        f"{record.get('runtime') or 'runtime ?'}): {record.get('status')}"
         + (f" - {record.get('reason')}: {record.get('message')}" if record.get("reason") else "")
     ]
     for attempt in record.get("attempts", []):

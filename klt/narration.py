@@ -5,6 +5,7 @@ Pure functions of (previous, current) objects, so what the user reads is unit-te
 
 from __future__ import annotations
 
+from klt.objects import Snapshot
 from shared.keptn.lifecycle import (
     ItemStatus,
     KeptnAppVersion,
@@ -14,8 +15,6 @@ from shared.keptn.lifecycle import (
     LifecycleObject,
 )
 from shared.keptn.states import KeptnState
-
-from klt.objects import Snapshot
 
 
 def describe_change(previous: LifecycleObject | None, current: LifecycleObject) -> str | None:
@@ -89,7 +88,9 @@ def _evaluation_change(previous: KeptnEvaluation | None, current: KeptnEvaluatio
 
 
 def objective_findings(evaluation: KeptnEvaluation) -> str:
-    """``metric: message`` for every objective, e.g. ``available-cpus: value '2' did not meet objective '>4'``."""
+    """``metric: message`` for every objective.
+
+    e.g. ``available-cpus: value '2' did not meet objective '>4'``."""
     parts = []
     for metric, item in sorted(evaluation.status.evaluation_status.items()):
         parts.append(f"{metric}: {item.message or item.status}")
@@ -100,7 +101,7 @@ def objective_findings(evaluation: KeptnEvaluation) -> str:
 
 
 def summary(snapshot: Snapshot) -> list[str]:
-    """The closing report: each AppVersion, its phases, its WorkloadVersions, and every failed item with why."""
+    """The closing report: each AppVersion, its phases, its WorkloadVersions, every failed item and why."""
     lines: list[str] = []
     for av in snapshot.of_kind(KeptnAppVersion):
         lines.append(

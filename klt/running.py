@@ -21,6 +21,11 @@ from typing import TextIO
 import msgspec
 from nats.js.kv import KeyValue
 
+from klt.inputs import CheckedInput, InputError, check_input
+from klt.narration import summary
+from klt.objects import TERMINAL, Snapshot, decode_state_entry
+from klt.stack import StackOptions, running_services
+from klt.views import ProgressView, choose_view
 from shared.keptn.lifecycle import KeptnAppVersion, KeptnEvaluation, KeptnTask
 from shared.keptn.states import KeptnState
 from shared.runtime.desired import put_desired
@@ -28,12 +33,6 @@ from shared.runtime.embedded_nats import embedded_nats
 from shared.runtime.natsio import connect, ensure_topology
 from shared.runtime.settings import CommonSettings, common_settings
 from shared.subjects import Names
-
-from klt.inputs import CheckedInput, InputError, check_input
-from klt.narration import summary
-from klt.objects import TERMINAL, Snapshot, decode_state_entry
-from klt.stack import StackOptions, running_services
-from klt.views import ProgressView, choose_view
 
 EXIT_OK = 0
 EXIT_FAILED = 1

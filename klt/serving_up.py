@@ -18,15 +18,14 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from klt.inputs import InputError, check_input
+from klt.stack import StackOptions, running_services
 from shared.runtime.desired import put_desired
 from shared.runtime.embedded_nats import embedded_nats
 from shared.runtime.natsio import connect, ensure_topology
 from shared.runtime.serving import install_stop_signals
 from shared.runtime.settings import CommonSettings, common_settings
 from shared.subjects import Names
-
-from klt.inputs import InputError, check_input
-from klt.stack import StackOptions, running_services
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ async def up(args: argparse.Namespace) -> int:
         settings = common_settings(nats_url=nats_url, prefix=args.prefix)
         options = StackOptions(
             deploy_command=args.deploy_command,
-            secret_paths=tuple([*args.secrets, *args.watch]),
+            secret_paths=(*args.secrets, *args.watch),
             task_concurrency=args.concurrency,
             metrics_http_port=args.metrics_port,
         )
@@ -89,7 +88,9 @@ def _fingerprint(paths: Sequence[str]) -> tuple[tuple[str, float, int], ...]:
     return tuple(seen)
 
 
-async def _keep_applied(settings: CommonSettings, nc: Client, paths: Sequence[str], stop: asyncio.Event) -> None:
+async def _keep_applied(
+    settings: CommonSettings, nc: Client, paths: Sequence[str], stop: asyncio.Event
+) -> None:
     kv = await nc.jetstream().key_value(Names(settings.prefix).desired_bucket)
     applied: tuple[tuple[str, float, int], ...] = ()
     while not stop.is_set():
@@ -99,11 +100,12 @@ async def _keep_applied(settings: CommonSettings, nc: Client, paths: Sequence[st
             try:
                 checked = check_input(paths, None, settings.keptn_namespace)
             except InputError as exc:
-                log.error("The watched manifests have problems; keeping the last good state:\n  %s",
-                          "\n  ".join(exc.problems))
+                log.error(
+                    "The watched manifests have problems; keeping the last good state:\n  %s",
+                    "\n  ".join(exc.problems),
+                )
             else:
                 changed = await put_desired(kv, checked.manifests)
                 log.warning("Applied the watched manifests (%d object(s) changed)", changed)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=WATCH_POLL_S)
-

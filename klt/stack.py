@@ -49,7 +49,9 @@ async def running_services(settings: CommonSettings, options: StackOptions) -> A
     services: dict[str, Coroutine[Any, Any, None]] = {
         "watcher": serve_watcher(
             settings,
-            watcher_config(deploy_command=options.deploy_command, default_namespace=options.default_namespace),
+            watcher_config(
+                deploy_command=options.deploy_command, default_namespace=options.default_namespace
+            ),
             stop,
         ),
         "task-runner": serve_task_runner(
@@ -83,7 +85,7 @@ async def running_services(settings: CommonSettings, options: StackOptions) -> A
         yield
     finally:
         stop.set()
-        done, pending = await asyncio.wait(tasks.values(), timeout=15)
+        _, pending = await asyncio.wait(tasks.values(), timeout=15)
         for task in pending:
             task.cancel()
         if pending:

@@ -38,7 +38,14 @@ def app_versions_table(items: list[KeptnAppVersion], wide: bool) -> Table:
 
     def row(av: KeptnAppVersion) -> Row:
         s = av.status
-        cells = [av.metadata.namespace, av.metadata.name, av.spec.app_name, av.spec.version, s.current_phase, s.status]
+        cells = [
+            av.metadata.namespace,
+            av.metadata.name,
+            av.spec.app_name,
+            av.spec.version,
+            s.current_phase,
+            s.status,
+        ]
         if wide:
             cells += [
                 s.pre_deployment_status,
@@ -88,7 +95,16 @@ def workload_versions_table(items: list[KeptnWorkloadVersion], wide: bool) -> Ta
 
 
 def tasks_table(items: list[KeptnTask], wide: bool) -> Table:
-    headers = ["NAMESPACE", "NAME", "APPNAME", "APPVERSION", "WORKLOADNAME", "WORKLOADVERSION", "JOB NAME", "STATUS"]
+    headers = [
+        "NAMESPACE",
+        "NAME",
+        "APPNAME",
+        "APPVERSION",
+        "WORKLOADNAME",
+        "WORKLOADVERSION",
+        "JOB NAME",
+        "STATUS",
+    ]
     if wide:
         headers += ["ATTEMPTS", "REASON", "MESSAGE"]
 
@@ -126,7 +142,9 @@ def evaluations_table(items: list[KeptnEvaluation], wide: bool) -> Table:
 
     def row(evaluation: KeptnEvaluation) -> Row:
         s = evaluation.status
-        objectives = ",".join(f"{metric}={item.status}" for metric, item in sorted(s.evaluation_status.items()))
+        objectives = ",".join(
+            f"{metric}={item.status}" for metric, item in sorted(s.evaluation_status.items())
+        )
         return [
             evaluation.metadata.namespace,
             evaluation.metadata.name,
@@ -145,5 +163,3 @@ def evaluations_table(items: list[KeptnEvaluation], wide: bool) -> Table:
 def metrics_table(items: list[tuple[str, str, str, str, str]], wide: bool) -> Table:
     """Rows of (namespace, name, provider, query, value), as KLT's KeptnMetric columns."""
     return Table(["NAMESPACE", "NAME", "PROVIDER", "QUERY", "VALUE"], [list(item) for item in items])
-
-

@@ -6,14 +6,15 @@ import datetime as dt
 import sys
 from typing import Protocol, TextIO
 
-from shared.keptn.lifecycle import KeptnAppVersion, KeptnWorkloadVersion, LifecycleObject
-
 from klt.narration import describe_change
 from klt.objects import Snapshot
+from shared.keptn.lifecycle import KeptnAppVersion, KeptnWorkloadVersion, LifecycleObject
 
 
 class ProgressView(Protocol):
-    def changed(self, previous: LifecycleObject | None, current: LifecycleObject, snapshot: Snapshot) -> None: ...
+    def changed(
+        self, previous: LifecycleObject | None, current: LifecycleObject, snapshot: Snapshot
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -58,7 +59,9 @@ class LiveView:
         for av in snapshot.of_kind(KeptnAppVersion):
             rows.append(("AppVersion", av.metadata.name, av.status.current_phase or "-", av.status.status))
         for wv in snapshot.of_kind(KeptnWorkloadVersion):
-            rows.append(("WorkloadVersion", wv.metadata.name, wv.status.current_phase or "-", wv.status.status))
+            rows.append(
+                ("WorkloadVersion", wv.metadata.name, wv.status.current_phase or "-", wv.status.status)
+            )
         widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
         lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
         lines += ["", *self._history]

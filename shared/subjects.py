@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 CLUSTER_SCOPE = "-"
 """The namespace token of a cluster-scoped object (a Namespace): an empty token is not a valid subject,
 and ``-`` can never be a namespace (Kubernetes names start with a letter or digit)."""

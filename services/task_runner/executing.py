@@ -9,7 +9,6 @@ or only re-publishes the result (same message id, so JetStream drops the duplica
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import os
 import shutil

@@ -1,4 +1,4 @@
-"""The objects klt derives and drives, in KLT's exact shape (klt-facts §1.3–§1.10).
+"""The objects klt derives and drives, in KLT's exact shape (klt-facts §1.3 to §1.10).
 
 The watcher keeps these in the JetStream state bucket; ``klt run --output json`` prints them and
 Kubernetes mode projects them as CRs, so field names and defaults are KLT's. Timestamps are RFC 3339

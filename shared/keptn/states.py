@@ -26,9 +26,7 @@ class KeptnState(StrEnum):
         return self in _COMPLETED
 
 
-_COMPLETED = frozenset(
-    {KeptnState.SUCCEEDED, KeptnState.FAILED, KeptnState.DEPRECATED, KeptnState.WARNING}
-)
+_COMPLETED = frozenset({KeptnState.SUCCEEDED, KeptnState.FAILED, KeptnState.DEPRECATED, KeptnState.WARNING})
 
 
 class Phase(StrEnum):

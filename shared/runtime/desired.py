@@ -14,7 +14,6 @@ from shared.manifests import ManifestSet, encode_object
 from shared.runtime.natsio import list_entries
 from shared.subjects import object_key
 
-
 _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 _APP_KINDS = frozenset({"KeptnApp", "KeptnAppContext"})
 
@@ -43,7 +42,7 @@ async def put_desired(kv: KeyValue, manifests: ManifestSet) -> int:
 
 
 async def replace_desired(kv: KeyValue, manifests: ManifestSet) -> int:
-    """Make the bucket hold exactly ``manifests``: like ``put_desired``, and delete what is no longer there."""
+    """Make the bucket hold exactly ``manifests``: ``put_desired``, then delete what is no longer there."""
     changed = await put_desired(kv, manifests)
     wanted = {object_key(kind, ns, name) for kind, ns, name, _ in manifests.objects()}
     for key in await list_entries(kv, ">"):

@@ -66,10 +66,10 @@ async def settle(msg: Msg, handler: Handler, heartbeat_s: float, what: str) -> N
             await beat
 
 
-async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int, timeout: float) -> list[Msg]:
-    """Up to ``batch`` messages; none when nothing came within ``timeout`` (nats-py raises two kinds)."""
+async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int, wait_s: float) -> list[Msg]:
+    """Up to ``batch`` messages; none when nothing came within ``wait_s`` (nats-py raises two kinds)."""
     try:
-        return await subscription.fetch(batch=batch, timeout=timeout)
+        return await subscription.fetch(batch=batch, timeout=wait_s)
     except (nats.errors.TimeoutError, TimeoutError):
         return []
 
@@ -109,7 +109,7 @@ async def consume(
             # Long-poll for exactly one message: nats-py's fetch(batch>1) keeps waiting for the rest of the
             # batch until its timeout once the first message came in, which would delay that message.
             try:
-                first = await _fetch(subscription, 1, timeout=0.5)
+                first = await _fetch(subscription, 1, wait_s=0.5)
             except nats.errors.ConnectionClosedError:
                 slots.release()
                 break
@@ -124,7 +124,7 @@ async def consume(
                 extra += 1
             if extra:
                 try:
-                    more = await _fetch(subscription, extra, timeout=0.005)
+                    more = await _fetch(subscription, extra, wait_s=0.005)
                 except nats.errors.ConnectionClosedError:
                     more = []
                 for _ in range(extra - len(more)):
@@ -138,7 +138,7 @@ async def consume(
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        # nats-py's drain() waits for a pull subscription's queue that fetch() never marks done (up to its
-        # 30 s drain timeout); unsubscribing first lets a service stop at once. The durable stays on the server.
+        # nats-py's drain() waits for a pull subscription's queue that fetch() never marks done (up to
+        # its 30 s drain timeout); unsubscribing first lets a service stop at once. The durable stays.
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()

@@ -51,9 +51,7 @@ def read_env(env: Mapping[str, str] | None, prefix: str, fields: dict[str, type]
             else:
                 values[field] = kind(raw)
         except ValueError as exc:
-            raise SettingsError(
-                f"{prefix}{field.upper()}={raw!r} is not a valid {kind.__name__}"
-            ) from exc
+            raise SettingsError(f"{prefix}{field.upper()}={raw!r} is not a valid {kind.__name__}") from exc
     return values
 
 

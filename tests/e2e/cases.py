@@ -67,8 +67,15 @@ spec:{replicas}
 """
 
 
-def deno_task(name: str, code: str, *, namespace: str = "shop", extra_spec: str = "", params: dict[str, str] | None = None,
-              secret: str = "") -> str:
+def deno_task(
+    name: str,
+    code: str,
+    *,
+    namespace: str = "shop",
+    extra_spec: str = "",
+    params: dict[str, str] | None = None,
+    secret: str = "",
+) -> str:
     """A v1 KeptnTaskDefinition running inline Deno code."""
     body = textwrap.indent(textwrap.dedent(code).strip(), " " * 8)
     lines = [
@@ -84,7 +91,9 @@ def deno_task(name: str, code: str, *, namespace: str = "shop", extra_spec: str 
         body,
     ]
     if params:
-        lines += ["    parameters:", "      map:"] + [f"        {k}: {json.dumps(v)}" for k, v in params.items()]
+        lines += ["    parameters:", "      map:"] + [
+            f"        {k}: {json.dumps(v)}" for k, v in params.items()
+        ]
     if secret:
         lines += ["    secureParameters:", f"      secret: {secret}"]
     if extra_spec:
@@ -154,8 +163,15 @@ spec:
 """
 
 
-def evaluation(name: str, metric_name: str, target: str, *, namespace: str = "shop", retries: int = 2,
-               interval: str = "200ms") -> str:
+def evaluation(
+    name: str,
+    metric_name: str,
+    target: str,
+    *,
+    namespace: str = "shop",
+    retries: int = 2,
+    interval: str = "200ms",
+) -> str:
     return f"""
 apiVersion: lifecycle.keptn.sh/v1
 kind: KeptnEvaluationDefinition

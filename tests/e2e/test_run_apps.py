@@ -79,10 +79,16 @@ async def test_app_tasks_run_around_all_workloads_with_app_context(tmp_path: Pat
     workload_runs = [c for c in contexts if c["objectType"] == "Workload"]
     assert [c["workloadName"] for c in workload_runs] == ["shop-web"]
     # order: the app's pre task ran before the workload's, the app's post task last
-    assert [c["objectType"] + ":" + c["taskType"] for c in contexts] == ["App:pre", "Workload:pre", "App:post"]
+    assert [c["objectType"] + ":" + c["taskType"] for c in contexts] == [
+        "App:pre",
+        "Workload:pre",
+        "App:post",
+    ]
 
 
-async def test_failing_app_pre_task_keeps_every_workload_from_starting(tmp_path: Path, klt_run: KltRun) -> None:
+async def test_failing_app_pre_task_keeps_every_workload_from_starting(
+    tmp_path: Path, klt_run: KltRun
+) -> None:
     out = tmp_path / "runs.jsonl"
     cases.write(
         tmp_path / "m",
@@ -158,8 +164,9 @@ metadata:
   annotations:
     keptn.sh/lifecycle-toolkit: "enabled"
 """,
-        cases.deployment("simplenode", namespace="simplenode-dev", version="1.0.2", pre_tasks="notify",
-                         post_tasks="notify"),
+        cases.deployment(
+            "simplenode", namespace="simplenode-dev", version="1.0.2", pre_tasks="notify", post_tasks="notify"
+        ),
         f"""
 apiVersion: lifecycle.keptn.sh/v1alpha3
 kind: KeptnTaskDefinition

@@ -50,7 +50,10 @@ async def test_failing_pre_evaluation_holds_the_release_and_deprecates_later_pha
     evaluation = result.one("KeptnEvaluation")
     assert evaluation["status"]["overallStatus"] == "Failed"
     assert evaluation["status"]["retryCount"] == 3
-    assert "did not meet objective '>1000'" in evaluation["status"]["evaluationStatus"]["available-cpus"]["message"]
+    assert (
+        "did not meet objective '>1000'"
+        in evaluation["status"]["evaluationStatus"]["available-cpus"]["message"]
+    )
     wv = result.one("KeptnWorkloadVersion")
     assert wv["status"]["preDeploymentEvaluationStatus"] == "Failed"
     assert wv["status"]["deploymentStatus"] == "Deprecated"

@@ -69,8 +69,12 @@ async def test_failing_pre_task_runs_retries_plus_one_times_and_deprecates_the_r
     wv = result.one("KeptnWorkloadVersion")
     assert wv["status"]["status"] == "Failed"
     assert wv["status"]["preDeploymentStatus"] == "Failed"
-    for later in ("preDeploymentEvaluationStatus", "deploymentStatus", "postDeploymentStatus",
-                  "postDeploymentEvaluationStatus"):
+    for later in (
+        "preDeploymentEvaluationStatus",
+        "deploymentStatus",
+        "postDeploymentStatus",
+        "postDeploymentEvaluationStatus",
+    ):
         assert wv["status"][later] == "Deprecated", later
     task = result.one("KeptnTask")
     assert task["status"]["status"] == "Failed"
@@ -98,7 +102,8 @@ async def test_python_task_gets_its_secret_and_can_import_yaml(tmp_path: Path, k
     code = f"""
 import json, os, yaml
 secret = json.loads(os.environ["SECURE_DATA"])
-open({str(out)!r}, "w").write(yaml.safe_dump({{"token": secret["token"], "args": os.environ.get("CMD_ARGS", "")}}))
+found = {{"token": secret["token"], "args": os.environ.get("CMD_ARGS", "")}}
+open({str(out)!r}, "w").write(yaml.safe_dump(found))
 """
     cases.write(
         tmp_path / "m",
@@ -134,8 +139,11 @@ async def test_function_ref_merges_parameters_child_first(tmp_path: Path, klt_ru
         "all.yaml",
         cases.namespace(),
         cases.deployment("web", pre_tasks="child"),
-        cases.deno_task("parent", RECORD, params={"user": "myotheruser", "data": "myotherdata", "other": "data",
-                                                    "out": str(out)}),
+        cases.deno_task(
+            "parent",
+            RECORD,
+            params={"user": "myotheruser", "data": "myotherdata", "other": "data", "out": str(out)},
+        ),
         """
 apiVersion: lifecycle.keptn.sh/v1
 kind: KeptnTaskDefinition

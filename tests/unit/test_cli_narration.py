@@ -68,8 +68,8 @@ def test_a_phase_change_is_one_line_and_a_repeat_is_silent() -> None:
 def test_a_failed_evaluation_says_which_objective_missed_and_why() -> None:
     line = describe_change(_evaluation(KeptnState.PROGRESSING, 9), _evaluation(KeptnState.FAILED, 10))
     assert line == (
-        "Evaluation pre-eval-evaluate-dependencies-12345 (evaluate-dependencies): Failed after 10 of 10 tries: "
-        "available-cpus: value '2' did not meet objective '>4'"
+        "Evaluation pre-eval-evaluate-dependencies-12345 (evaluate-dependencies): "
+        "Failed after 10 of 10 tries: available-cpus: value '2' did not meet objective '>4'"
     )
 
 
