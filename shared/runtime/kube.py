@@ -68,7 +68,7 @@ def kube_error(exc: BaseException, what: str) -> KubeError:
         status = int(exc.status or 0)
         message, reason = str(exc.reason or "").strip(), ""
         with contextlib.suppress(ValueError, TypeError, AttributeError):
-            body = json.loads(exc.body)
+            body = json.loads(exc.body or b"{}")
             message = str(body.get("message") or message)
             reason = str(body.get("reason") or "")
         return KubeError(f"{what}: {status} {message}".rstrip(), status, reason)
@@ -88,7 +88,7 @@ async def kube_configuration(kubeconfig: str = "", context: str = "") -> Configu
                 config_file=kubeconfig, context=context or None, client_configuration=configuration
             )
         elif os.environ.get(IN_CLUSTER_ENV):
-            kube_config.load_incluster_config(client_configuration=configuration)
+            kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             await kube_config.load_kube_config(context=context or None, client_configuration=configuration)
     except ConfigException as exc:
