@@ -36,6 +36,7 @@ from klt.stack import StackOptions, running_services
 from shared.keptn.lifecycle import KeptnTask, KeptnWorkloadVersion
 from shared.manifests import encode_object
 from shared.runtime.binaries import find_binary
+from shared.runtime.desired import APPLIED_MARKER
 from shared.runtime.embedded_nats import embedded_nats
 from shared.runtime.natsio import connect, ensure_topology, list_entries, put_if
 from shared.runtime.settings import CommonSettings, common_settings
@@ -224,6 +225,7 @@ class Stack:
     async def put(self, objects: list[tuple[str, str, str, msgspec.Struct]]) -> None:
         for kind, namespace, name, obj in objects:
             await self.desired.put(object_key(kind, namespace, name), encode_object(obj))
+        await self.desired.put(APPLIED_MARKER, b"1")  # as klt run / klt apply do after a set
 
     async def wait_completed(self, count: int, within_s: float = 600) -> None:
         loop = asyncio.get_running_loop()

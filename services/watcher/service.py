@@ -37,7 +37,7 @@ from shared.keptn.states import KeptnState
 from shared.manifests import load_paths
 from shared.messages import DeployFinished, LifecycleEvent, RunEvaluation, RunTask, worker_event_decoder
 from shared.phases import is_terminal
-from shared.runtime.desired import put_desired
+from shared.runtime.desired import APPLIED_MARKER, put_desired
 from shared.runtime.natsio import connect, ensure_topology, ensure_work_consumer
 from shared.runtime.outcomes import PermanentError
 from shared.runtime.publishing import now_rfc3339, publish
@@ -156,6 +156,10 @@ async def _follow_desired(
                 dirty = False
                 await on_change(list(desired.values()))
                 ready.set()
+                continue
+            if entry.key == APPLIED_MARKER:  # a writer finished a whole set: no need to wait for quiet
+                dirty = False
+                await on_change(list(desired.values()))
                 continue
             if entry.value is None or entry.operation is not None:
                 desired.pop(entry.key, None)

@@ -14,6 +14,10 @@ from shared.manifests import ManifestSet, encode_object
 from shared.runtime.natsio import list_entries
 from shared.subjects import object_key
 
+APPLIED_MARKER = "klt.applied.batch"
+"""Written after a whole set of manifests was stored: the watcher derives at once instead of waiting for its
+settle window (which is there for writers that trickle changes in, like a cluster watch)."""
+
 _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
 _APP_KINDS = frozenset({"KeptnApp", "KeptnAppContext"})
 
@@ -38,13 +42,14 @@ async def put_desired(kv: KeyValue, manifests: ManifestSet) -> int:
             continue
         await kv.put(key, value)
         changed += 1
+    await kv.put(APPLIED_MARKER, str(changed).encode())
     return changed
 
 
 async def replace_desired(kv: KeyValue, manifests: ManifestSet) -> int:
     """Make the bucket hold exactly ``manifests``: ``put_desired``, then delete what is no longer there."""
     changed = await put_desired(kv, manifests)
-    wanted = {object_key(kind, ns, name) for kind, ns, name, _ in manifests.objects()}
+    wanted = {object_key(kind, ns, name) for kind, ns, name, _ in manifests.objects()} | {APPLIED_MARKER}
     for key in await list_entries(kv, ">"):
         if key not in wanted:
             await kv.delete(key)
