@@ -14,6 +14,10 @@ from shared.runtime.secrets import DEFAULT_NAMESPACE_ENV, SECRETS_PATHS_ENV
 from shared.runtime.settings import SettingsError, field_types, read_env
 
 ENV_PREFIX = "KLT_TASK_RUNNER_"
+DEFAULT_DENO_RUNNER_IMAGE = "ghcr.io/keptn/deno-runtime:v3.0.1"
+DEFAULT_PYTHON_RUNNER_IMAGE = "ghcr.io/keptn/python-runtime:v1.0.8"
+KLT_IMAGE_ENV = {"deno_runner_image": "FUNCTION_RUNNER_IMAGE", "python_runner_image": "PYTHON_RUNNER_IMAGE"}
+"""KLT's operator variables for the runner images (§4.3), honoured when the ``KLT_`` ones are unset."""
 
 
 class TaskRunnerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -47,18 +51,37 @@ class TaskRunnerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     so Secrets land where ``klt run`` puts the tasks next to them."""
     work_dir: str = ""
     """Where scripts are written and deno keeps its module cache; empty means ``<tmp>/klt-task-runner``."""
+    kubernetes: bool = False
+    """``KLT_TASK_RUNNER_KUBERNETES``: Kubernetes mode. Container tasks run as Jobs (§4.2, §4.4) and
+    ``SECURE_DATA`` is read from the API's Secrets. Off by default: local mode needs no cluster."""
+    kubeconfig: str = ""
+    """``KLT_TASK_RUNNER_KUBECONFIG``: kubeconfig path for Kubernetes mode; empty means the in-cluster
+    service account (in a pod), else ``$KUBECONFIG`` or ``~/.kube/config``."""
+    function_jobs: bool = False
+    """``KLT_TASK_RUNNER_FUNCTION_JOBS``: run deno/python tasks as KLT-style Jobs with the runner images
+    (§4.3) instead of inside the task-runner. Off by default: in-process runs start in milliseconds,
+    a Job takes seconds, and scaling the runner Deployment scales the work as well."""
+    deno_runner_image: str = DEFAULT_DENO_RUNNER_IMAGE
+    """Image of deno function Jobs (KLT's ``FUNCTION_RUNNER_IMAGE`` also sets it); KLT's default."""
+    python_runner_image: str = DEFAULT_PYTHON_RUNNER_IMAGE
+    """Image of python function Jobs (KLT's ``PYTHON_RUNNER_IMAGE`` also sets it); KLT's default."""
+    job_grace_s: float = 30.0
+    """Seconds the runner keeps waiting for a Job past its task's deadline before deleting it: the Job
+    controller enforces ``activeDeadlineSeconds`` itself, this only covers a controller that does not."""
 
     def __post_init__(self) -> None:
         for field in ("concurrency", "max_deliver", "max_output_bytes", "http_max_bytes"):
             if getattr(self, field) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be at least 1")
-        for field in ("ack_wait_s", "heartbeat_s", "http_timeout_s"):
+        for field in ("ack_wait_s", "heartbeat_s", "http_timeout_s", "job_grace_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be greater than 0")
         if self.heartbeat_s >= self.ack_wait_s:
             raise SettingsError(f"{ENV_PREFIX}HEARTBEAT_S must be shorter than {ENV_PREFIX}ACK_WAIT_S")
         if self.max_output_bytes * 2 > KV_VALUE_MAX_BYTES // 2:
             raise SettingsError(f"{ENV_PREFIX}MAX_OUTPUT_BYTES must be at most {KV_VALUE_MAX_BYTES // 4}")
+        if self.function_jobs and not self.kubernetes:
+            raise SettingsError(f"{ENV_PREFIX}FUNCTION_JOBS needs {ENV_PREFIX}KUBERNETES=true")
 
     @property
     def work_path(self) -> Path:
@@ -78,6 +101,9 @@ def task_runner_config(env: Mapping[str, str] | None = None, **overrides: object
     values["secret_paths"] = tuple(p for p in paths.split(os.pathsep) if p)
     if "default_namespace" not in values and source.get(DEFAULT_NAMESPACE_ENV):
         values["default_namespace"] = source[DEFAULT_NAMESPACE_ENV]
+    for field, klt_env in KLT_IMAGE_ENV.items():
+        if field not in values and source.get(klt_env):
+            values[field] = source[klt_env]
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return TaskRunnerConfig(**values)  # type: ignore[arg-type]

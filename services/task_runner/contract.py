@@ -37,6 +37,8 @@ DENO_FLAGS = (
 class Runtime(StrEnum):
     DENO = "deno"
     PYTHON = "python"
+    CONTAINER = "container"
+    """The user's own container as a Kubernetes Job (Kubernetes mode only, §4.4)."""
 
 
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}

@@ -46,6 +46,8 @@ class SourceKind(StrEnum):
     INLINE = "inline"
     CONFIG_MAP = "configMapRef"
     HTTP = "httpRef"
+    CONTAINER = "container"
+    """No code: the definition's own container runs (Kubernetes mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,8 @@ class TaskPlan:
     parameters: dict[str, str] = field(default_factory=dict)
     cmd_args: str = ""
     secret: str = ""
+    resolved: KeptnTaskDefinition | None = None
+    """The task's own definition (its labels, annotations, pod settings and container), for Jobs."""
 
 
 def select_runtime(definition: KeptnTaskDefinition) -> tuple[Runtime, RuntimeSpec]:
@@ -147,11 +151,15 @@ async def code_source(
     return None
 
 
-async def plan_task(command: RunTask, desired: DesiredState, keptn_namespace: str) -> TaskPlan:
+async def plan_task(
+    command: RunTask, desired: DesiredState, keptn_namespace: str, *, containers: bool = False
+) -> TaskPlan:
     """Resolve the definition (and its ``functionRef`` parent, one level) into a ``TaskPlan``.
 
     Parameters: the child's, then the parent's missing keys, then the task's missing keys. The secret:
     the task's, else the child's, else the parent's. Code and runtime: the parent's (§4.3).
+    ``containers``: the container runtime is available (Kubernetes mode); a definition with only
+    ``spec.container`` then plans as ``Runtime.CONTAINER`` (§4.4).
     """
     namespaces = [command.namespace, keptn_namespace]
     definition = await find_definition(desired, command.task_definition, namespaces)
@@ -159,6 +167,14 @@ async def plan_task(command: RunTask, desired: DesiredState, keptn_namespace: st
         raise TaskSetupError(
             f"KeptnTaskDefinition '{command.task_definition}' was not found in namespace "
             f"'{command.namespace}' or '{keptn_namespace}'"
+        )
+    only_container = definition.spec.deno is None and definition.spec.python is None
+    if containers and only_container and definition.spec.container is not None:
+        return TaskPlan(
+            definition=definition.metadata.name or command.task_definition,
+            runtime=Runtime.CONTAINER,
+            source=CodeSource(SourceKind.CONTAINER),
+            resolved=definition,
         )
     runtime, spec = select_runtime(definition)
     layers: list[Mapping[str, str]] = [spec.parameters.map]
@@ -191,4 +207,5 @@ async def plan_task(command: RunTask, desired: DesiredState, keptn_namespace: st
         parameters=merge_parameters(*layers),
         cmd_args=cmd_args,
         secret=command.secure_parameters_secret or secret,
+        resolved=definition,
     )

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import msgspec
 from nats.aio.msg import Msg
@@ -44,6 +45,9 @@ from shared.runtime.secrets import LocalSecretSource, SecretSource
 from shared.runtime.serving import consume
 from shared.runtime.settings import CommonSettings
 from shared.subjects import Names, object_key
+
+if TYPE_CHECKING:
+    from services.task_runner.kube.runner import KubeJobs
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +136,31 @@ async def serve(
 ) -> None:
     """Run tasks from the shared ``task-runner`` consumer until ``stop`` is set, then drain.
 
-    ``secrets`` defaults to the Secret manifests named by ``config.secret_paths``.
+    ``secrets`` defaults to the Secret manifests named by ``config.secret_paths`` in local mode, and to
+    the cluster's Secrets in Kubernetes mode (``config.kubernetes``), where container tasks run as Jobs.
     """
+    async with contextlib.AsyncExitStack() as stack:
+        jobs: KubeJobs | None = None
+        if config.kubernetes:
+            # Imported here: local mode never loads the Kubernetes client.
+            from services.task_runner.kube.runner import KubeJobs
+            from shared.runtime.kube import open_api_client
+            from shared.runtime.secrets import KubernetesSecretSource
+
+            api = await stack.enter_async_context(open_api_client(config.kubeconfig))
+            jobs = KubeJobs(api, max_log_bytes=config.max_output_bytes)
+            secrets = secrets or KubernetesSecretSource(api)
+            log.info("Task runner in Kubernetes mode: container tasks run as Jobs")
+        await _serve(common, config, stop, secrets, jobs)
+
+
+async def _serve(
+    common: CommonSettings,
+    config: TaskRunnerConfig,
+    stop: asyncio.Event,
+    secrets: SecretSource | None,
+    jobs: KubeJobs | None,
+) -> None:
     names = Names(common.prefix)
     deno = find_binary("deno", "deno")
     nc = await connect(common, "klt-task-runner")
@@ -150,6 +177,7 @@ async def serve(
             events=_JetStreamEvents(js, names),
             deno=deno,
             python=sys.executable,
+            jobs=jobs,
         )
         subscription = await ensure_work_consumer(
             js,

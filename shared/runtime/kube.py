@@ -8,7 +8,7 @@ client's default kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``).
 Client-side validation of typed models is turned off: the API server is the judge of an object, and the
 typed models reject valid objects that leave out fields Go serialises with ``omitempty``.
 kubernetes-asyncio exceptions are turned into ``KubeError`` by ``kube_error`` so callers' handlers never
-see the client library.
+see the client library. The client is imported only when used, so local mode never loads it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import config as kube_config
-from kubernetes_asyncio.client import ApiClient, Configuration
-from kubernetes_asyncio.client.exceptions import ApiException
-from kubernetes_asyncio.config.config_exception import ConfigException
 
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 """Set by the kubelet in every pod: its presence means the in-cluster service account is available."""
@@ -64,6 +60,8 @@ def kube_error(exc: BaseException, what: str) -> KubeError:
     The message is the API server's ``Status.message`` when there is one; request bodies (which may hold
     values a user wants kept out of logs) are never included.
     """
+    from kubernetes_asyncio.client.exceptions import ApiException
+
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         message, reason = str(exc.reason or "").strip(), ""
@@ -77,8 +75,12 @@ def kube_error(exc: BaseException, what: str) -> KubeError:
     return KubeError(f"{what}: {type(exc).__name__}: {exc}")
 
 
-async def kube_configuration(kubeconfig: str = "", context: str = "") -> Configuration:
+async def kube_configuration(kubeconfig: str = "", context: str = "") -> Any:
     """The client ``Configuration`` for ``kubeconfig`` (a path), else in-cluster, else the default one."""
+    from kubernetes_asyncio import config as kube_config
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
     configuration = Configuration()
     try:
         if kubeconfig:
@@ -100,9 +102,11 @@ async def kube_configuration(kubeconfig: str = "", context: str = "") -> Configu
 
 @contextlib.asynccontextmanager
 async def open_api_client(
-    kubeconfig: str = "", context: str = "", *, configuration: Configuration | None = None
+    kubeconfig: str = "", context: str = "", *, configuration: Any = None
 ) -> AsyncIterator[Any]:
     """An ``ApiClient`` for the block: ``configuration`` if given (tests), else ``kube_configuration``."""
+    from kubernetes_asyncio.client import ApiClient
+
     resolved = configuration if configuration is not None else await kube_configuration(kubeconfig, context)
     client = ApiClient(resolved)
     try:

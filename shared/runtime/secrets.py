@@ -2,7 +2,8 @@
 
 Secret values never travel on NATS (DESIGN §5): each service that needs one resolves it itself through a
 ``SecretSource``. Locally the source is a set of Secret manifests (files or folders, read fresh when a
-file changes); a Kubernetes source comes later. Values never appear in a repr, a log line or an error.
+file changes); in Kubernetes mode it is the API (``KubernetesSecretSource``). Values never appear in a
+repr, a log line or an error.
 
 Manifests are read by ``shared.manifests.load_secrets``, the same loader ``klt run`` uses, so a Secret
 lands in the same namespace as the tasks next to it.
@@ -11,10 +12,12 @@ lands in the same namespace as the tasks next to it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.manifests.errors import ManifestErrors
 from shared.manifests.loading import load_secrets
@@ -113,3 +116,58 @@ def local_secret_source(env: Mapping[str, str] | None = None) -> LocalSecretSour
     source = os.environ if env is None else env
     paths = [p for p in source.get(SECRETS_PATHS_ENV, "").split(os.pathsep) if p]
     return LocalSecretSource(paths, source.get(DEFAULT_NAMESPACE_ENV) or None)
+
+
+class KubernetesSecretSource:
+    """Secrets read live from the Kubernetes API (Kubernetes mode): ``api`` is a kubernetes-asyncio
+    ``ApiClient``. A value is kept at most ``max_age_s`` seconds, so a rotated Secret is seen within
+    seconds while a burst of tasks costs one read; a missing Secret is never cached.
+
+    Errors name the Secret and the API status, never a value (the response body is not included).
+    """
+
+    def __init__(
+        self, api: Any, *, max_age_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        from kubernetes_asyncio.client import CoreV1Api
+
+        self._core = CoreV1Api(api)
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, SecretValues]] = {}
+
+    def __repr__(self) -> str:
+        return "KubernetesSecretSource()"
+
+    async def get(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        key = (namespace, name)
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self._max_age_s:
+            return cached[1]
+        try:
+            secret = await self._core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                self._cache.pop(key, None)
+                return None
+            raise SecretSourceError(
+                f"Secret '{name}' in namespace '{namespace}' could not be read: {exc.status} {exc.reason}"
+            ) from None
+        except (OSError, TimeoutError) as exc:
+            raise SecretSourceError(
+                f"Secret '{name}' in namespace '{namespace}' could not be read: {type(exc).__name__}"
+            ) from None
+        values = SecretValues(_decode_secret_data(getattr(secret, "data", None) or {}))
+        self._cache[key] = (now, values)
+        return values
+
+
+def _decode_secret_data(data: Mapping[str, str]) -> dict[str, str]:
+    """A Secret's ``data`` is base64; task variables are strings (undecodable bytes kept as escapes)."""
+    return {
+        key: base64.b64decode(value or "").decode("utf-8", errors="surrogateescape")
+        for key, value in data.items()
+    }
