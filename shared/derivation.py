@@ -9,7 +9,11 @@ versioned exactly as KLT names them. In local mode the watcher drives these inst
   (a single-service app). The version is the version key, else derived from the containers; it is
   lowercased, as the webhook does.
 - ``resourceReference`` names the workload object itself (KLT names the pod's ReplicaSet, which a
-  folder does not have); its uid is a uuid5 of kind/namespace/name, stable across runs.
+  folder does not have); its uid is the object's own ``metadata.uid`` when it has one (read from a
+  cluster), else a uuid5 of kind/namespace/name, stable across runs. When the set also holds a
+  ReplicaSet controlled by a Deployment (the Kubernetes source writes the Deployment's current one),
+  the Deployment's reference is that ReplicaSet, as KLT's webhook names the pod's owner (§1.5, §3.7);
+  such a ReplicaSet is not a workload of its own (its pods' parent is the Deployment, §2.2).
 - Apps: a user's KeptnApp is kept as written; otherwise one is created with
   ``app.kubernetes.io/managed-by: keptn``, its workloads (names without the ``<app>-`` prefix) and
   ``compute_version_from_workloads``. A user's KeptnApp that carries the managed-by label is
@@ -72,8 +76,11 @@ def resource_uid(kind: str, namespace: str, name: str) -> str:
 def derive(ms: ManifestSet) -> DerivedLifecycle:
     """Derive KeptnWorkloads, KeptnApps and KeptnAppContexts from ``ms``."""
     result = DerivedLifecycle()
+    replica_sets = _controlled_replica_sets(ms)
     for key in sorted(ms.workloads):
-        _derive_workload(ms, key, ms.workloads[key], result)
+        if key[0] == "ReplicaSet" and _controller_kind(ms.workloads[key]) in _RS_PARENTS:
+            continue
+        _derive_workload(ms, key, ms.workloads[key], result, replica_sets)
     _derive_apps(ms, result)
     for ns, app in result.apps:
         context = ms.app_contexts.get((ns, app))
@@ -93,7 +100,57 @@ def derive(ms: ManifestSet) -> DerivedLifecycle:
     return result
 
 
-def _derive_workload(ms: ManifestSet, key: ObjectKey, workload: Workload, result: DerivedLifecycle) -> None:
+_RS_PARENTS = frozenset({"Deployment", "Rollout"})
+_REVISION = "deployment.kubernetes.io/revision"
+
+
+def _controller_kind(workload: Workload) -> str:
+    for ref in workload.metadata.owner_references:
+        if ref.controller:
+            return ref.kind
+    return ""
+
+
+def _controlled_replica_sets(ms: ManifestSet) -> dict[str, list[Workload]]:
+    """ReplicaSets by the uid of the Deployment that controls them."""
+    found: dict[str, list[Workload]] = defaultdict(list)
+    for (kind, _, _), workload in ms.workloads.items():
+        if kind != "ReplicaSet":
+            continue
+        for ref in workload.metadata.owner_references:
+            if ref.controller and ref.kind == "Deployment" and ref.uid:
+                found[ref.uid].append(workload)
+    return found
+
+
+def _revision(workload: Workload) -> int:
+    try:
+        return int(workload.metadata.annotations.get(_REVISION, "0"))
+    except ValueError:
+        return 0
+
+
+def _resource_reference(
+    kind: str, ns: str, name: str, workload: Workload, replica_sets: dict[str, list[Workload]]
+) -> ResourceReference:
+    """What the KeptnWorkload's pods belong to: a Deployment's current (highest-revision) ReplicaSet when
+    the set holds it, else the object itself (§1.5)."""
+    owned = (
+        replica_sets.get(workload.metadata.uid) if kind == "Deployment" and workload.metadata.uid else None
+    )
+    if owned:
+        current = max(owned, key=lambda rs: (_revision(rs), rs.metadata.name))
+        return ResourceReference(uid=current.metadata.uid, kind="ReplicaSet", name=current.metadata.name)
+    return ResourceReference(uid=workload.metadata.uid or resource_uid(kind, ns, name), kind=kind, name=name)
+
+
+def _derive_workload(
+    ms: ManifestSet,
+    key: ObjectKey,
+    workload: Workload,
+    result: DerivedLifecycle,
+    replica_sets: dict[str, list[Workload]],
+) -> None:
     kind, ns, name = key
     keys = workload_keys(workload)
     if keys is None:
@@ -128,7 +185,7 @@ def _derive_workload(ms: ManifestSet, key: ObjectKey, workload: Workload, result
             post_deployment_tasks=keys.post_deployment_tasks,
             pre_deployment_evaluations=keys.pre_deployment_evaluations,
             post_deployment_evaluations=keys.post_deployment_evaluations,
-            resource_reference=ResourceReference(uid=resource_uid(kind, ns, name), kind=kind, name=name),
+            resource_reference=_resource_reference(kind, ns, name, workload, replica_sets),
             metadata=keys.metadata,
         ),
     )

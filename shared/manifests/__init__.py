@@ -9,7 +9,7 @@ evaluation targets, and that every name a manifest refers to exists.
 """
 
 from shared.manifests.codec import decode_object, encode_object, manifest_set_from_objects
-from shared.manifests.converting import KIND_TYPES, SERVED
+from shared.manifests.converting import KIND_TYPES, SERVED, Converted, convert_object
 from shared.manifests.errors import ManifestError, ManifestErrors
 from shared.manifests.loading import load_paths, load_secrets
 from shared.manifests.model import Locator, ManifestSet, ObjectKey, Source, metadata_of
@@ -18,12 +18,14 @@ from shared.manifests.validating import validate
 __all__ = [
     "KIND_TYPES",
     "SERVED",
+    "Converted",
     "Locator",
     "ManifestError",
     "ManifestErrors",
     "ManifestSet",
     "ObjectKey",
     "Source",
+    "convert_object",
     "decode_object",
     "encode_object",
     "load_paths",

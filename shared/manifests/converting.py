@@ -118,6 +118,13 @@ def convert_document(doc: RawDocument) -> tuple[list[Converted], list[ManifestEr
         return [], [_error(doc, (), "the document refers to itself (a YAML alias inside its own anchor)")]
 
 
+def convert_object(data: Any, origin: str = "") -> tuple[list[Converted], list[ManifestError]]:
+    """The objects of one object dict that did not come from a file (e.g. read from the API server),
+    with the same conversion to v1 as a document; errors name ``origin`` (e.g. ``cluster``) as their
+    path. An old KeptnApp yields its implied KeptnAppContext too."""
+    return convert_document(RawDocument(path=origin, index=0, line=0, data=data))
+
+
 def _convert_document(doc: RawDocument) -> tuple[list[Converted], list[ManifestError]]:
     data = doc.data
     if not isinstance(data, dict):
