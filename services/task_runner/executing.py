@@ -34,22 +34,12 @@ from services.task_runner.contract import (
 )
 from services.task_runner.downloading import DownloadError, download
 from services.task_runner.handlers import Finish, StartAttempt
-from services.task_runner.kube.functions import CONTAINER_NAME, code_config_map, function_job
-from services.task_runner.kube.jobs import (
-    JobRequest,
-    JobRun,
-    JobSpecError,
-    Obj,
-    active_deadline_seconds,
-    container_job,
-    owner_reference,
-)
+from services.task_runner.kube.attempts import JobPort, build_job, run_job_attempt, runs_as_job
 from services.task_runner.records import AttemptLog, RecordConflictError, TaskLogs, TaskRunRecord
 from services.task_runner.resolving import DesiredState, SourceKind, TaskPlan, TaskSetupError, plan_task
 from services.task_runner.running import Invocation, ProcessResult, run_process
 from shared.durations import DurationError, parse_duration
 from shared.messages import RunTask, TaskFinished, TaskStarted
-from shared.runtime.kube import KubeError
 from shared.runtime.outcomes import TemporaryError
 from shared.runtime.publishing import now_rfc3339
 from shared.runtime.secrets import SecretSource, SecretSourceError
@@ -78,16 +68,6 @@ class EventSink(Protocol):
     async def started(self, message: TaskStarted, traceparent: str) -> None: ...
 
     async def finished(self, message: TaskFinished, traceparent: str) -> None: ...
-
-
-class JobPort(Protocol):
-    """Kubernetes Jobs (``kube.runner.KubeJobs`` in the service); only in Kubernetes mode."""
-
-    async def task_owner(self, namespace: str, name: str) -> Obj | None: ...
-
-    async def apply_config_map(self, config_map: Obj) -> None: ...
-
-    async def run(self, run: JobRun) -> ProcessResult: ...
 
 
 class TaskExecutor:
@@ -197,7 +177,8 @@ class _TaskRun:
             if plan.runtime is Runtime.PYTHON:
                 self._check_cmd_args(plan)
             if self._uses_jobs(plan):
-                self._job(plan, 1, None)  # a definition that cannot become a Job fails before any attempt
+                # A definition that cannot become a Job fails before any attempt starts.
+                build_job(self.command, plan, self.runner.config, 1, None)
         except TaskSetupError as exc:
             log.error("%s cannot start: %s", self.name, exc)
             return await self._finish(handlers.setup_failure(str(exc)))
@@ -249,8 +230,17 @@ class _TaskRun:
             log.info("%s attempt %d/%d started", self.name, attempt, runs)
             remaining = None if deadline is None else max(deadline - self.runner.clock(), 0.0)
             try:
-                if self._uses_jobs(plan):
-                    result = await self._job_attempt(plan, attempt, secure_data, remaining)
+                if self.runner.jobs is not None and self._uses_jobs(plan):
+                    result = await run_job_attempt(
+                        self.runner.jobs,
+                        self.command,
+                        plan,
+                        self.runner.config,
+                        attempt=attempt,
+                        secure_data=secure_data,
+                        remaining=remaining,
+                        name=self.name,
+                    )
                 else:
                     result = await self._attempt(plan, secure_data, remaining)
             finally:
@@ -309,61 +299,7 @@ class _TaskRun:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _uses_jobs(self, plan: TaskPlan) -> bool:
-        """Container tasks always run as Jobs; deno/python ones only with ``function_jobs``."""
-        if self.runner.jobs is None:
-            return False
-        return plan.runtime is Runtime.CONTAINER or self.runner.config.function_jobs
-
-    def _job(self, plan: TaskPlan, attempt: int, remaining: float | None, owner: Obj | None = None) -> Obj:
-        """The attempt's Job (§4.2-§4.4); raises ``TaskSetupError`` for a definition that cannot be one."""
-        definition = plan.resolved
-        if definition is None:
-            raise TaskSetupError(f"KeptnTaskDefinition '{plan.definition}' was not resolved")
-        request = JobRequest(
-            namespace=self.command.namespace,
-            task_name=self.command.name,
-            task_uid=self.command.uid,
-            attempt=attempt,
-            definition=definition,
-            context=self.command.context,
-            deadline_s=active_deadline_seconds(remaining),
-            owner=owner,
-        )
-        config = self.runner.config
-        try:
-            if plan.runtime is Runtime.CONTAINER:
-                return container_job(request)
-            image = config.python_runner_image if plan.runtime is Runtime.PYTHON else config.deno_runner_image
-            return function_job(request, plan, image)
-        except JobSpecError as exc:
-            raise TaskSetupError(str(exc)) from None
-
-    async def _job_attempt(
-        self, plan: TaskPlan, attempt: int, secure_data: str | None, remaining: float | None
-    ) -> ProcessResult:
-        """One attempt as a Kubernetes Job: created, or adopted if a previous runner created it."""
-        jobs = self.runner.jobs
-        assert jobs is not None
-        namespace = self.command.namespace
-        try:
-            task = await jobs.task_owner(namespace, self.command.name)
-            job = self._job(plan, attempt, remaining, owner_reference(task) if task else None)
-            if plan.runtime is Runtime.CONTAINER:
-                container = str(job["spec"]["template"]["spec"]["containers"][0]["name"])
-            else:
-                container = CONTAINER_NAME
-                config_map = code_config_map(namespace, plan)
-                if config_map is not None:
-                    await jobs.apply_config_map(config_map)
-            wait_s = None if remaining is None else remaining + self.runner.config.job_grace_s
-            return await jobs.run(JobRun(job=job, container=container, wait_s=wait_s, secret=secure_data))
-        except KubeError as exc:
-            # The attempt is on record; the redelivery adopts its Job (same name) once the API answers.
-            raise TemporaryError(
-                f"{self.name} attempt {attempt}: {exc}", self.runner.config.ack_wait_s
-            ) from None
-        except TaskSetupError as exc:
-            return ProcessResult.not_started(str(exc))
+        return runs_as_job(plan, self.runner.config, self.runner.jobs)
 
     def _reopen_entry(self, attempt: int) -> AttemptLog:
         """The log entry of an adopted attempt, open again (``_load_logs`` closed it as interrupted)."""
