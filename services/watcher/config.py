@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import msgspec
 
@@ -43,6 +44,37 @@ class WatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """``KLT_WATCHER_DEFAULT_NAMESPACE`` or ``KLT_DEFAULT_NAMESPACE``: namespace of a manifest in
     ``source_paths`` that names none, as kubectl assumes."""
 
+    kubernetes: bool = False
+    """``KLT_WATCHER_KUBERNETES``: Kubernetes mode. The cluster is the desired state (Namespaces opted in
+    with ``keptn.sh/lifecycle-toolkit: enabled``, workloads, Keptn objects, ConfigMaps), the watcher serves
+    the pod webhook, releases scheduling gates, detects rollout completion and projects its state into
+    KLT's CRs and Events. Off: local mode (manifests in the desired bucket; immediate or command release)."""
+    kubeconfig: str = ""
+    """``KLT_WATCHER_KUBECONFIG``: kubeconfig file for Kubernetes mode. Empty: the in-cluster service
+    account (in a pod), else the default kubeconfig (``$KUBECONFIG``, ``~/.kube/config``)."""
+    webhook_enabled: bool = True
+    """``KLT_WATCHER_WEBHOOK_ENABLED``: serve the pod mutating webhook in Kubernetes mode. Off only when
+    another replica or process serves it (the gates still need a webhook that adds them)."""
+    webhook_host: str = "0.0.0.0"
+    """``KLT_WATCHER_WEBHOOK_HOST``: address the webhook listens on; all interfaces, as the Service
+    in front of the pod needs."""
+    webhook_port: int = 9443
+    """``KLT_WATCHER_WEBHOOK_PORT``: the webhook's HTTPS port; 9443 is what deploy/ configures (KLT's)."""
+    webhook_cert_dir: str = "/tmp/k8s-webhook-server/serving-certs"
+    """``KLT_WATCHER_WEBHOOK_CERT_DIR``: folder holding ``tls.crt`` and ``tls.key`` (cert-manager or the
+    manifests mount them there, as controller-runtime expects); re-read when they change."""
+    watch_timeout_s: int = 300
+    """``KLT_WATCHER_WATCH_TIMEOUT_S``: seconds a Kubernetes watch request lasts before it is renewed from
+    its last resourceVersion (server-side ``timeoutSeconds``; a real API server caps it at 5-10 minutes)."""
+
+    @property
+    def webhook_cert_file(self) -> str:
+        return str(Path(self.webhook_cert_dir) / "tls.crt")
+
+    @property
+    def webhook_key_file(self) -> str:
+        return str(Path(self.webhook_cert_dir) / "tls.key")
+
     def __post_init__(self) -> None:
         for field in ("concurrency", "max_deliver"):
             if getattr(self, field) < 1:
@@ -52,6 +84,15 @@ class WatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be greater than 0")
         if self.settle_s < 0:
             raise SettingsError(f"{ENV_PREFIX}SETTLE_S must not be negative")
+        if not 0 < self.webhook_port < 65536:
+            raise SettingsError(f"{ENV_PREFIX}WEBHOOK_PORT must be a TCP port (1-65535)")
+        if self.watch_timeout_s < 1:
+            raise SettingsError(f"{ENV_PREFIX}WATCH_TIMEOUT_S must be at least 1")
+        if self.kubernetes and self.source_paths:
+            raise SettingsError(
+                f"{ENV_PREFIX}SOURCE_PATHS and {ENV_PREFIX}KUBERNETES exclude each other: in Kubernetes mode "
+                "the cluster is the desired state"
+            )
         if self.heartbeat_s >= self.ack_wait_s:
             raise SettingsError(f"{ENV_PREFIX}HEARTBEAT_S must be shorter than {ENV_PREFIX}ACK_WAIT_S")
 

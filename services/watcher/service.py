@@ -3,6 +3,11 @@ state bucket, and the commands, lifecycle events and release results it publishe
 
 This is the only module of the service that touches NATS (besides the state store adapter).
 
+Kubernetes mode (``config.kubernetes``) adds, on the same NATS wiring, what ``kube.wiring`` starts: the
+cluster as the source of desired state, the pod webhook, scheduling-gate release and the projection of
+the state bucket into KLT's CRs; and KLT's app-creation window before an auto-created app is written
+(``appwindow``). The first derive waits until every watched kind has been listed once.
+
 Start-up, in order: fill the index from the state bucket (and keep following it, so what another
 replica stores is seen and reconciled here too); (local source) write the manifests of
 ``source_paths`` into the desired bucket; read the desired state and sync it; recover what a crash may
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 import nats.errors
@@ -25,6 +31,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
+from services.watcher.appwindow import AppCreationWindow
 from services.watcher.config import WatcherConfig
 from services.watcher.deploying import Release, ReleaseStep, release_step
 from services.watcher.driving import Driver, run_evaluation_command, run_task_command
@@ -227,11 +234,25 @@ async def _recover(
         log.info("Recovered: re-sent %d command(s), restarted %d release step(s)", resent, restarted)
 
 
-async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Event) -> None:
-    """Run the watcher until ``stop`` is set."""
+async def serve(
+    common: CommonSettings,
+    config: WatcherConfig,
+    stop: asyncio.Event,
+    *,
+    kube_configuration: Any | None = None,
+) -> None:
+    """Run the watcher until ``stop`` is set. In Kubernetes mode the API client is built from
+    ``kube_configuration`` (a kubernetes-asyncio ``Configuration``; tests point it at the API test
+    server) when given, else from the settings."""
     names = Names(common.prefix)
+    kube: Any | None = None
+    if config.kubernetes:
+        from services.watcher.kube import wiring  # local mode never loads kubernetes-asyncio
+
+        kube = await wiring.open_client(config, kube_configuration)
     nc = await connect(common, "klt-watcher")
     releases: BackgroundReleases | None = None
+    resync = _Resync()
     try:
         js = nc.jetstream()
         await ensure_topology(js, common)
@@ -249,9 +270,16 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
         driver = Driver(store, outbox, releases, now_rfc3339)
         moved_elsewhere: asyncio.Queue[Key] = asyncio.Queue()
 
+        window = AppCreationWindow() if config.kubernetes else None
+        sync_lock = asyncio.Lock()
+
         async def on_desired(objects: list[tuple[str, msgspec.Struct]]) -> None:
-            view = desired_view(objects, common.keptn_namespace, config.promotion_tasks_enabled)
-            await sync_desired(driver, view)
+            async with sync_lock:
+                view = desired_view(objects, common.keptn_namespace, config.promotion_tasks_enabled)
+                wait_s = window.hold(view, driver.index) if window is not None else None
+                await sync_desired(driver, view)
+            if wait_s is not None:  # an app waits for its creation window: sync again when it closes
+                resync.after(wait_s, lambda: on_desired(objects))
 
         async def on_event(msg: Msg) -> None:
             try:
@@ -272,6 +300,10 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
         loaded, ready = asyncio.Event(), asyncio.Event()
         async with asyncio.TaskGroup() as group:
             background = [group.create_task(store.follow(loaded, moved_elsewhere.put_nowait))]
+            if kube is not None:
+                source, source_task = await wiring.start(group, kube, js, common, config, stop)
+                background.append(source_task)
+                await _until_either(source.synced, stop)
             await _until_either(loaded, stop)
             background.append(group.create_task(follow_other_replicas()))
             background.append(
@@ -306,10 +338,39 @@ async def serve(common: CommonSettings, config: WatcherConfig, stop: asyncio.Eve
             for task in background:
                 task.cancel()  # they run until cancelled
     finally:
+        await resync.close()
         if releases is not None:
             await releases.close()
         with contextlib.suppress(Exception):
             await nc.drain()
+        if kube is not None:
+            await kube.close()
+
+
+class _Resync:
+    """One pending "sync again in N seconds" (the app-creation window); a newer request replaces it."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def after(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._task = asyncio.create_task(self._run(seconds + 0.01, action), name="app-window-resync")
+
+    @staticmethod
+    async def _run(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        await asyncio.sleep(seconds)
+        try:
+            await action()
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("Could not sync after an app-creation window (%s); the next change syncs again", exc)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 async def _until_either(first: asyncio.Event, second: asyncio.Event) -> None:
