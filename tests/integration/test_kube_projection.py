@@ -191,14 +191,13 @@ async def test_state_becomes_crs_with_klt_owners_and_status(env: Any, k8s_api: A
         assert task["spec"]["context"]["appName"] == "shop"
 
         async def app_status() -> bool:
-            return (await cluster.get("keptnapps", "shop")).get("status") == {"currentVersion": "1.0"}
+            return bool((await cluster.get("keptnapps", "shop")).get("status") == {"currentVersion": "1.0"})
 
         await eventually(app_status)
 
         async def workload_status() -> bool:
-            return (await cluster.get("keptnworkloads", "shop-web")).get("status") == {
-                "currentVersion": "0.4"
-            }
+            workload = await cluster.get("keptnworkloads", "shop-web")
+            return bool(workload.get("status") == {"currentVersion": "0.4"})
 
         await eventually(workload_status)
 
