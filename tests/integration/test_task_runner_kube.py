@@ -296,3 +296,43 @@ async def test_missing_kubernetes_secret_fails_the_task_by_name(
         finished = await h.wait_finished(command)
     assert (finished.status, finished.reason) == (KeptnState.FAILED, "TaskSetupFailed")
     assert finished.message == f"Secret 'absent-token' was not found in namespace '{NS}'"
+
+
+async def test_function_jobs_run_deno_tasks_with_the_runner_image_and_a_code_config_map(
+    klt_settings: CommonSettings, config: TaskRunnerConfig, cluster: ApiServer
+) -> None:
+    function_config = msgspec.structs.replace(config, function_jobs=True, deno_runner_image="my/deno:1")
+    command = run_task("notify")
+    name = job_name(command.name, command.uid, 1)
+    cluster.controllers.script_job(NS, name, [0], logs=["token secret-in-log\n"])
+    cluster.store.create(
+        "secrets",
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "notify-token", "namespace": NS},
+         "data": {"SECURE_DATA": base64.b64encode(b"secret-in-log").decode()}},
+        NS,
+    )  # fmt: skip
+    async with harness(klt_settings) as h, running_service(klt_settings, function_config):
+        task_def = definition("notify", "console.log(1)", parameters={"a": "1"}, secret="notify-token")
+        await h.put_definition(task_def)
+        await h.send(command)
+        finished = await h.wait_finished(command)
+        logs = await h.logs(command)
+        config_map = cluster.store.get("configmaps", NS, "keptnfn-notify")
+        await h.put_definition(definition("notify", "console.log(2)"))
+        again = run_task("notify")
+        await h.send(again)
+        assert (await h.wait_finished(again)).status is KeptnState.SUCCEEDED
+
+    assert (finished.status, finished.attempts) == (KeptnState.SUCCEEDED, 1)
+    assert config_map["data"] == {"code": "console.log(1)"}
+    updated = cluster.store.get("configmaps", NS, "keptnfn-notify")
+    assert updated["data"] == {"code": "console.log(2)"}  # a changed definition's code replaces the old
+    job = cluster.store.get(JOBS, NS, name)
+    [run] = job["spec"]["template"]["spec"]["containers"]
+    assert (run["name"], run["image"]) == ("keptn-function-runner", "my/deno:1")
+    assert [e["name"] for e in run["env"]] == ["DATA", "KEPTN_CONTEXT", "CMD_ARGS", "SECURE_DATA", "SCRIPT"]
+    assert run["env"][3] == {
+        "name": "SECURE_DATA", "valueFrom": {"secretKeyRef": {"name": "notify-token", "key": "SECURE_DATA"}}
+    }  # fmt: skip
+    assert "secret-in-log" not in json.dumps(job)
+    assert logs["attempts"][0]["stdout"] == "token ***\n"
