@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import aiohttp
 import msgspec
 import pytest
+from kubernetes_asyncio.client import ApiException
 
 from services.watcher.kube.projection import key_of_entry
+from services.watcher.kube.projection_api import (
+    KubeConflict,
+    KubeNotFound,
+    KubeRejected,
+    KubeUnavailable,
+    wrapped,
+)
 from services.watcher.kube.projection_mapping import (
     OwnerLink,
     create_body,
@@ -191,3 +200,22 @@ def test_state_keys_map_back_to_objects() -> None:
     )
     assert key_of_entry("keptntaskdefinition.demo.x") is None
     assert key_of_entry("garbage") is None
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (ApiException(status=404, reason="Not Found"), KubeNotFound),
+        (ApiException(status=409, reason="Conflict"), KubeConflict),
+        (ApiException(status=503, reason="Service Unavailable"), KubeUnavailable),
+        (ApiException(status=429, reason="Too Many Requests"), KubeUnavailable),
+        (ApiException(status=422, reason="Unprocessable Entity"), KubeRejected),
+        (aiohttp.ClientConnectionError("refused"), KubeUnavailable),
+        (TimeoutError(), KubeUnavailable),
+    ],
+)
+def test_client_errors_are_wrapped_with_the_object_named(
+    raised: Exception, expected: type[Exception]
+) -> None:
+    with pytest.raises(expected, match="KeptnTask demo/x"), wrapped("KeptnTask demo/x"):
+        raise raised
