@@ -336,3 +336,25 @@ async def test_function_jobs_run_deno_tasks_with_the_runner_image_and_a_code_con
     }  # fmt: skip
     assert "secret-in-log" not in json.dumps(job)
     assert logs["attempts"][0]["stdout"] == "token ***\n"
+
+
+async def test_a_job_deleted_before_it_completed_is_a_failed_attempt(
+    klt_settings: CommonSettings, config: TaskRunnerConfig, cluster: ApiServer
+) -> None:
+    command = run_task("deleted", retries=0)
+    name = job_name(command.name, command.uid, 1)
+    cluster.controllers.script_job(NS, name, [None])
+    async with harness(klt_settings) as h, running_service(klt_settings, config):
+        await h.put_definition(container_definition("deleted", {"name": "c", "image": "busybox"}))
+        await h.send(command)
+        await wait_job(cluster, name)
+        await h.wait_for(lambda: h.started(command) == [1])
+        cluster.store.delete(JOBS, NS, name)
+        finished = await h.wait_finished(command)
+
+    assert (finished.status, finished.attempts, finished.reason) == (
+        KeptnState.FAILED,
+        1,
+        "BackoffLimitExceeded",
+    )
+    assert finished.message.endswith(f"Job '{NS}/{name}' was deleted before it completed")
