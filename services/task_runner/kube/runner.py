@@ -20,6 +20,7 @@ import contextlib
 import logging
 from typing import Any, cast
 
+import aiohttp
 from kubernetes_asyncio.client import BatchV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
@@ -104,7 +105,7 @@ class KubeJobs:
                 message = f"{what} was deleted before it completed"
                 return ProcessResult.not_started(message)
             exit_code, text, truncated = await self._pod_result(namespace, name, run)
-        except (ApiException, OSError) as exc:
+        except (ApiException, OSError, aiohttp.ClientError) as exc:
             raise kube_error(exc, what) from None
         return _result(outcome, exit_code, text, truncated)
 
@@ -147,6 +148,8 @@ class KubeJobs:
                 if exc.status != 410:
                     raise
                 log.debug("Watch of Job '%s/%s' expired; reading it again", namespace, name)
+            except aiohttp.ClientPayloadError:
+                log.debug("Watch of Job '%s/%s' was cut; reading it again", namespace, name)
             finally:
                 watch.stop()
                 with contextlib.suppress(Exception):
