@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Release-lifecycle orchestration compatible with the Keptn Lifecycle Toolkit.",
     )
     parser.add_argument(
-        "--log-level", default=os.environ.get("KLT_LOG_LEVEL", "WARNING"), help="service log level"
+        "--log-level",
+        default=os.environ.get("KLT_LOG_LEVEL"),
+        help="services' log level (run: ERROR, as its own report says what happened; others: WARNING)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level or ("ERROR" if args.command == "run" else "WARNING"))
     try:
         return asyncio.run(_dispatch(args))
     except SettingsError as exc:
