@@ -312,20 +312,14 @@ async def serve(common: CommonSettings, config: EvaluatorConfig, stop: asyncio.E
             max_deliver=config.max_deliver,
         )
         log.info("evaluator ready (%s)", names.prefix)
-        try:
-            await consume(
-                subscription,
-                evaluator.handle,
-                stop,
-                concurrency=config.concurrency,
-                heartbeat_s=config.heartbeat_s,
-                grace_s=config.stop_grace_s,
-                what="evaluation command",
-            )
-        finally:
-            # nats-py's drain waits (until its 30 s timeout) on a pull subscription's queue, which
-            # fetch() never marks done; unsubscribing first lets the drain finish at once.
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        await consume(
+            subscription,
+            evaluator.handle,
+            stop,
+            concurrency=config.concurrency,
+            heartbeat_s=config.heartbeat_s,
+            grace_s=config.stop_grace_s,
+            what="evaluation command",
+        )
     finally:
         await nc.drain()

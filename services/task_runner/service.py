@@ -201,20 +201,14 @@ async def _serve(
         log.info(
             "Task runner ready: up to %d tasks at once from %s", config.concurrency, names.commands_of("task")
         )
-        try:
-            await consume(
-                subscription,
-                handle,
-                stop,
-                concurrency=config.concurrency,
-                heartbeat_s=config.heartbeat_s,
-                grace_s=config.stop_grace_s,
-                what="Task command",
-            )
-        finally:
-            # nats-py's drain waits (until its 30 s timeout) on a pull subscription's queue, which
-            # fetch() never marks done; unsubscribing it first lets the drain finish at once.
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        await consume(
+            subscription,
+            handle,
+            stop,
+            concurrency=config.concurrency,
+            heartbeat_s=config.heartbeat_s,
+            grace_s=config.stop_grace_s,
+            what="Task command",
+        )
     finally:
         await nc.drain()
