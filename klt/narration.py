@@ -184,6 +184,6 @@ def _failed_items(obj: KeptnAppVersion | KeptnWorkloadVersion, snapshot: Snapsho
             )
         else:
             lines.append(f"✗ {item.name} ({item.definition_name}) failed")
-    if obj.status.message and obj.status.status is not KeptnState.SUCCEEDED:
-        lines.append(f"! {obj.status.message}")
+    if not lines and obj.status.message and obj.status.status is not KeptnState.SUCCEEDED:
+        lines.append(f"! {obj.status.message}")  # only when no failed item above already says why
     return lines
