@@ -67,3 +67,39 @@ async def test_failing_post_evaluation_fails_after_the_deployment(
     assert result.code == 1
     assert "did not meet objective '<1'" in result.out
     assert "WorkloadPostDeployEvaluations Failed" in result.out
+
+
+async def test_app_level_evaluations_through_the_app_context(
+    tmp_path: Path, klt_run: KltRun, prometheus: Any
+) -> None:
+    folder = tmp_path / "m"
+    cases.write(
+        folder,
+        "all.yaml",
+        cases.namespace(),
+        cases.prometheus_provider(prometheus.url),
+        cases.metric("available-cpus", CPUS),
+        cases.evaluation("capacity", "available-cpus", ">0", retries=3, interval="300ms"),
+        cases.evaluation("too-much", "available-cpus", ">1000", retries=2, interval="200ms"),
+        cases.deployment("web", app="shop", version="1.0.0"),
+        """
+apiVersion: lifecycle.keptn.sh/v1
+kind: KeptnAppContext
+metadata:
+  name: shop
+  namespace: shop
+spec:
+  preDeploymentEvaluations: [capacity]
+  postDeploymentEvaluations: [too-much]
+""",
+    )
+    result = await klt_run(folder)
+    assert result.code == 1
+    av = result.one("KeptnAppVersion")
+    assert av["status"]["preDeploymentEvaluationStatus"] == "Succeeded"
+    assert av["status"]["workloadOverallStatus"] == "Succeeded"
+    assert av["status"]["postDeploymentEvaluationStatus"] == "Failed"
+    checks = {e["spec"]["evaluationDefinition"]: e for e in result.of_kind("KeptnEvaluation")}
+    assert checks["capacity"]["spec"]["checkType"] == "pre-eval"
+    assert checks["capacity"]["spec"]["appName"] == "shop"
+    assert checks["too-much"]["status"]["overallStatus"] == "Failed"
