@@ -88,6 +88,11 @@ class WatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             raise SettingsError(f"{ENV_PREFIX}WEBHOOK_PORT must be a TCP port (1-65535)")
         if self.watch_timeout_s < 1:
             raise SettingsError(f"{ENV_PREFIX}WATCH_TIMEOUT_S must be at least 1")
+        if self.kubernetes and self.deploy_command.strip():
+            raise SettingsError(
+                f"{ENV_PREFIX}DEPLOY_COMMAND is for local mode: in Kubernetes mode WorkloadDeploy follows "
+                "the rollout of the workload object"
+            )
         if self.kubernetes and self.source_paths:
             raise SettingsError(
                 f"{ENV_PREFIX}SOURCE_PATHS and {ENV_PREFIX}KUBERNETES exclude each other: in Kubernetes mode "

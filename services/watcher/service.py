@@ -266,7 +266,8 @@ async def serve(
             )
         store = StateStore(state_kv, Index())
         outbox = JetStreamOutbox(js, names)
-        releases = BackgroundReleases(release_step(config.deploy_command), outbox.deploy_finished)
+        step = wiring.release_step(kube, config) if kube is not None else release_step(config.deploy_command)
+        releases = BackgroundReleases(step, outbox.deploy_finished)
         driver = Driver(store, outbox, releases, now_rfc3339)
         moved_elsewhere: asyncio.Queue[Key] = asyncio.Queue()
 
@@ -298,6 +299,7 @@ async def serve(
                 await driver.settle(driver.affected(keys))
 
         loaded, ready = asyncio.Event(), asyncio.Event()
+        source: Any | None = None
         async with asyncio.TaskGroup() as group:
             background = [group.create_task(store.follow(loaded, moved_elsewhere.put_nowait))]
             if kube is not None:
@@ -335,6 +337,8 @@ async def serve(
                     # keeps them for the next start.
                     with contextlib.suppress(Exception):
                         await subscription.unsubscribe()
+            if source is not None:
+                source.close()
             for task in background:
                 task.cancel()  # they run until cancelled
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,13 @@ class Watcher:
 
     async def close(self) -> None:
         self.stop.set()
-        await asyncio.wait_for(self.task, 20)
+        done, _ = await asyncio.wait({self.task}, timeout=20)
+        if not done:
+            stuck = [t for t in asyncio.all_tasks() if not t.done()]
+            for t in stuck:
+                t.print_stack(limit=6, file=sys.stderr)
+            raise AssertionError(f"the watcher did not stop within 20 s; {len(stuck)} task(s) still running")
+        self.task.result()
 
 
 @dataclass
@@ -154,10 +161,23 @@ async def kube_stack(server: ApiServer, settings: CommonSettings, tmp_path: Path
         server.set_mutating_webhook(f"https://127.0.0.1:{stack.port}/mutate-v1-pod", server.ca_pem, "Fail")
         yield stack
     finally:
-        await server.controllers.stop()
-        await stack.stop_watcher()
-        runner_stop.set()
-        await asyncio.wait_for(runner, 20)
+        try:
+            await stop_controllers(server)
+            await stack.stop_watcher()
+        finally:
+            runner_stop.set()
+            await asyncio.wait_for(runner, 20)
+
+
+async def stop_controllers(server: ApiServer) -> None:
+    """Stop the test server's background controllers, cancelling until they end: on Python 3.11 their
+    ``wait_for`` may swallow a cancellation that races with a wake-up, and ``Controllers.stop`` cancels
+    once and then waits for good."""
+    task = server.controllers._task  # test code reaching into test code
+    server.controllers._task = None
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
 
 
 def task_definition(name: str, code: str, retries: int = 0) -> Obj:

@@ -114,11 +114,17 @@ class ListWatch:
         self.synced = asyncio.Event()
         self.lists = 0
         """How many times the collection was listed (1 + re-lists after 410s and failures)."""
+        self._closing = False
+
+    def close(self) -> None:
+        """Make ``run`` return at its next step. Cancelling alone is not enough on Python 3.11, where a
+        cancellation that races with a completing ``wait_for`` inside a library can be lost."""
+        self._closing = True
 
     async def run(self) -> None:
         failures = 0
         must_list = True
-        while True:
+        while not self._closing:
             try:
                 if must_list:
                     await self._relist()
@@ -240,6 +246,8 @@ class ListWatch:
                     raise WatchFailed(f"watch: HTTP {response.status}: {_status_message(text)}")
                 buffer = b""
                 async for chunk in response.content.iter_any():
+                    if self._closing:
+                        return True
                     buffer += chunk
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)

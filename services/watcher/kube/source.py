@@ -78,6 +78,17 @@ class ClusterSource:
         """Set after the first complete write (every kind listed and the bucket reconciled)."""
         self._dirty = asyncio.Event()
         self._written: dict[str, bytes] | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+
+    def close(self) -> None:
+        """Make ``run`` return soon (call before cancelling it: on Python 3.11 a cancellation racing with
+        a NATS request completing inside nats-py's ``wait_for`` can be lost, and the writer would wait on)."""
+        self._closing = True
+        self._closed.set()
+        for watch in self.watches:
+            watch.close()
+        self._dirty.set()
 
     async def _on_event(self, event_type: str, obj: Obj) -> None:
         self.state.apply(event_type, obj)
@@ -91,9 +102,10 @@ class ClusterSource:
 
     async def _write_loop(self) -> None:
         for watch in self.watches:
-            await watch.synced.wait()
+            if not await _either(watch.synced, self._closed):
+                return
         log.info("Kubernetes source: every kind listed; writing the desired state")
-        while True:
+        while not self._closing:
             self._dirty.clear()
             try:
                 await self._write()
@@ -128,3 +140,15 @@ class ClusterSource:
         if changes or gone:
             await self.kv.put(APPLIED_MARKER, str(len(changes) + len(gone)).encode())
             log.debug("Kubernetes source: %d desired object(s) written, %d removed", len(changes), len(gone))
+
+
+async def _either(wanted: asyncio.Event, closed: asyncio.Event) -> bool:
+    """Wait until ``wanted`` or ``closed`` is set; True when ``wanted`` is."""
+    waits = [asyncio.create_task(wanted.wait()), asyncio.create_task(closed.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    return wanted.is_set()
