@@ -25,6 +25,7 @@ from shared.runtime.embedded_nats import embedded_nats
 from shared.runtime.natsio import connect, ensure_topology
 from shared.runtime.serving import install_stop_signals
 from shared.runtime.settings import CommonSettings, common_settings
+from shared.runtime.waiting import wait_set
 from shared.subjects import Names
 
 log = logging.getLogger(__name__)
@@ -107,5 +108,4 @@ async def _keep_applied(
             else:
                 changed = await put_desired(kv, checked.manifests)
                 log.warning("Applied the watched manifests (%d object(s) changed)", changed)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=WATCH_POLL_S)
+        await wait_set(stop, WATCH_POLL_S)

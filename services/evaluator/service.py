@@ -51,6 +51,7 @@ from shared.runtime.outcomes import PermanentError, TemporaryError
 from shared.runtime.publishing import now_rfc3339, publish
 from shared.runtime.serving import consume
 from shared.runtime.settings import CommonSettings
+from shared.runtime.waiting import wait_set
 from shared.subjects import Names, object_key
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,8 @@ class Evaluator:
         instead, due at the same time (at least ``_HANDBACK_MIN_S`` away, so that a fetch this process
         still has in flight does not take it straight back)."""
         remaining = due - time.time()
-        if remaining > 0 and not self.stop.is_set():
-            try:
-                await asyncio.wait_for(self.stop.wait(), timeout=remaining)
-            except TimeoutError:
-                return
+        if remaining > 0 and not self.stop.is_set() and not await wait_set(self.stop, remaining):
+            return
         if self.stop.is_set():
             delay = max(_HANDBACK_MIN_S, due - time.time())
             raise TemporaryError(f"{what} paused for shutdown", delay_s=delay)

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
+from shared.runtime.waiting import wait_set
+
 log = logging.getLogger(__name__)
 
 MetricId = tuple[str, str]
@@ -87,5 +89,4 @@ class RefreshScheduler:
                 raise
             except Exception:
                 log.exception("Refreshing KeptnMetric %s/%s failed unexpectedly", *metric)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=period_s)
+            await wait_set(wake, period_s)

@@ -119,8 +119,11 @@ class Controllers:
                 await self.settle()
             except AssertionError:
                 log.warning("The test server's controllers did not settle; continuing")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the wait completes, and stop() would then wait for a loop that never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
 
     def _on_write(self, _event: StoredEvent) -> None:
         self._wake.set()

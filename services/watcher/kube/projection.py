@@ -51,6 +51,7 @@ from services.watcher.kube.projection_mapping import (
     status_patch,
 )
 from shared.keptn.lifecycle import LIFECYCLE_API
+from shared.runtime.waiting import wait_set
 from shared.subjects import Names, untoken
 
 log = logging.getLogger(__name__)
@@ -357,5 +358,4 @@ class StateProjector:
         created.set()
 
     async def _wait_for_creation(self, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._created.wait(), timeout=timeout_s)
+        await wait_set(self._created, timeout_s)

@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio.client import ApiClient, ApiException, CoreV1Api, CustomObjectsApi
 
+from shared.runtime.waiting import wait_set
+
 Body = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -194,6 +196,4 @@ class CoreEvents:
 
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     """Wait ``seconds`` unless ``stop`` is set first; True when stopped."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return stop.is_set()
+    return await wait_set(stop, seconds)
