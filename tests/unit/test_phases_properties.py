@@ -322,7 +322,7 @@ def test_any_order_of_answers_ends_where_the_model_says(
     assert len(set(sim.created)) == len(sim.created)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_deciding_twice_from_the_same_input_gives_the_same_outcome(
     scenario: tuple[Options, Unit, list[Unit]],
