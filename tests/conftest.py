@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-
 from shared.runtime.embedded_nats import RunningNats, embedded_nats
 from shared.runtime.settings import CommonSettings
 from tests.support.natsfix import settings_for
 from tests.support.prometheus import PrometheusHandle, running_prometheus
-
 
 # Property tests judge behaviour, not speed: on a loaded 2-core CI machine an example may take longer than
 # Hypothesis' default 200 ms deadline, which would fail a correct run.
