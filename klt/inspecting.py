@@ -15,12 +15,13 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from klt.objects import Snapshot, decode_state_entry
 from klt.tables import (
+    APP_VERSIONS,
+    EVALUATIONS,
+    TASKS,
+    WORKLOAD_VERSIONS,
+    Columns,
     Table,
-    app_versions_table,
-    evaluations_table,
     metrics_table,
-    tasks_table,
-    workload_versions_table,
 )
 from shared.keptn.lifecycle import KeptnAppVersion, KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
 from shared.keptn.resources import KeptnMetric
@@ -123,20 +124,15 @@ async def get(
             out.write(Table(["NAMESPACE", "NAME", "VERSION"], rows).render() + "\n")
             return
         snapshot = await load_snapshot(nc, names, namespace)
-    objects: list[object]
-    table: Table
-    if resource == "appversions":
-        objects = list(snapshot.of_kind(KeptnAppVersion))
-        table = app_versions_table(snapshot.of_kind(KeptnAppVersion), wide)
-    elif resource == "workloadversions":
-        objects = list(snapshot.of_kind(KeptnWorkloadVersion))
-        table = workload_versions_table(snapshot.of_kind(KeptnWorkloadVersion), wide)
-    elif resource == "tasks":
-        objects = list(snapshot.of_kind(KeptnTask))
-        table = tasks_table(snapshot.of_kind(KeptnTask), wide)
-    else:
-        objects = list(snapshot.of_kind(KeptnEvaluation))
-        table = evaluations_table(snapshot.of_kind(KeptnEvaluation), wide)
+    kinds: dict[str, tuple[type[Any], Columns[Any]]] = {
+        "appversions": (KeptnAppVersion, APP_VERSIONS),
+        "workloadversions": (KeptnWorkloadVersion, WORKLOAD_VERSIONS),
+        "tasks": (KeptnTask, TASKS),
+        "evaluations": (KeptnEvaluation, EVALUATIONS),
+    }
+    kind, columns = kinds[resource]
+    objects = snapshot.of_kind(kind)
+    table = columns.table(objects, wide)
     if output in {"json", "yaml"}:
         items = [msgspec.to_builtins(obj) for obj in objects]
         out.write(_dump({"apiVersion": "v1", "kind": "List", "items": items}, output) + "\n")
@@ -177,7 +173,7 @@ def _format(rows: list[tuple[str, str, str, str, str]], output: str, metrics: bo
             dict(zip(("namespace", "name", "provider", "query", "value"), row, strict=True)) for row in rows
         ]
         return _dump({"apiVersion": "v1", "kind": "List", "items": items}, output)
-    return metrics_table(rows, wide=output == "wide").render()
+    return metrics_table(rows).render()
 
 
 def _dump(data: object, output: str) -> str:
