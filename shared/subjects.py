@@ -88,6 +88,11 @@ class Names:
     def evaluator_consumer(self) -> str:
         return "evaluator"
 
+    @property
+    def cloudevents_consumer(self) -> str:
+        """The watcher's CloudEvents notifier (lifecycle facts to KeptnConfig ``cloudEventsEndpoint``)."""
+        return "cloudevents"
+
     # --- KV buckets -----------------------------------------------------------------------------
     @property
     def desired_bucket(self) -> str:

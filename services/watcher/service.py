@@ -37,6 +37,7 @@ from services.watcher.deploying import Release, ReleaseStep, release_step
 from services.watcher.driving import Driver, run_evaluation_command, run_task_command
 from services.watcher.handlers import decode_desired, desired_view
 from services.watcher.index import Index, Key
+from services.watcher.notifying import forward_cloudevents
 from services.watcher.store import StateStore
 from services.watcher.syncing import sync_desired
 from shared.keptn.lifecycle import KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
@@ -302,6 +303,7 @@ async def serve(
         source: Any | None = None
         async with asyncio.TaskGroup() as group:
             background = [group.create_task(store.follow(loaded, moved_elsewhere.put_nowait))]
+            group.create_task(forward_cloudevents(js, names, stop), name="cloudevents")  # ends on stop
             if kube is not None:
                 source, source_task = await wiring.start(group, kube, js, common, config, stop)
                 background.append(source_task)
