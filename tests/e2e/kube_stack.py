@@ -5,7 +5,9 @@ task-runner, all in this process. Helpers read what a user reads: pods and KLT's
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.evaluator.config import evaluator_config
+from services.evaluator.service import serve as serve_evaluator
+from services.metrics_provider.config import metrics_provider_config
+from services.metrics_provider.service import serve as serve_metrics_provider
 from services.task_runner.config import task_runner_config
 from services.task_runner.service import serve as serve_task_runner
 from services.watcher.config import watcher_config
@@ -144,17 +150,48 @@ def released(pod: Obj) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def kube_stack(server: ApiServer, settings: CommonSettings, tmp_path: Path) -> AsyncIterator[KubeStack]:
-    """The stack of this module's docstring; the webhook is registered with the API server (``Fail``)."""
+async def kube_stack(
+    server: ApiServer,
+    settings: CommonSettings,
+    tmp_path: Path,
+    *,
+    kube_task_runner: bool = False,
+    evaluations: bool = False,
+) -> AsyncIterator[KubeStack]:
+    """The stack of this module's docstring; the webhook is registered with the API server (``Fail``).
+
+    ``kube_task_runner``: the task-runner in Kubernetes mode too (container tasks as Jobs, ``SECURE_DATA``
+    from the API's Secrets), talking to the API test server through a kubeconfig file as a user's would.
+    ``evaluations``: the evaluator and the metrics-provider as well, so all four services run."""
     cert_dir = tmp_path / "certs"
     cert_dir.mkdir()
     write_certificate(server, cert_dir)
     server.add_namespace(settings.keptn_namespace)
     stack = KubeStack(server, settings, cert_dir, free_port())
-    runner_stop = asyncio.Event()
-    runner = asyncio.create_task(
-        serve_task_runner(settings, task_runner_config({}), runner_stop), name="e2e-task-runner"
-    )
+    runner_options: dict[str, Any] = {}
+    if kube_task_runner:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(json.dumps(server.kubeconfig()))
+        runner_options = {"kubernetes": True, "kubeconfig": str(kubeconfig)}
+    others_stop = asyncio.Event()
+    others = [
+        asyncio.create_task(
+            serve_task_runner(settings, task_runner_config({}, **runner_options), others_stop),
+            name="e2e-task-runner",
+        )
+    ]
+    if evaluations:
+        others.append(
+            asyncio.create_task(
+                serve_evaluator(settings, evaluator_config({}), others_stop), name="e2e-evaluator"
+            )
+        )
+        others.append(
+            asyncio.create_task(
+                serve_metrics_provider(settings, metrics_provider_config({}, http_port=0), others_stop),
+                name="e2e-metrics-provider",
+            )
+        )
     server.controllers.start()
     try:
         await stack.start_watcher()
@@ -165,8 +202,9 @@ async def kube_stack(server: ApiServer, settings: CommonSettings, tmp_path: Path
             await stop_controllers(server)
             await stack.stop_watcher()
         finally:
-            runner_stop.set()
-            await asyncio.wait_for(runner, 20)
+            others_stop.set()
+            for task in others:
+                await asyncio.wait_for(task, 20)
 
 
 async def stop_controllers(server: ApiServer) -> None:
@@ -213,3 +251,39 @@ def deployment(
             },
         },
     }
+
+
+async def apply_objects(api: Any, objects: list[Obj]) -> None:
+    """Create ``objects`` through the kubernetes-asyncio client, as ``kubectl create -f`` would: built-in
+    kinds through their typed APIs, Keptn kinds as custom objects at the version the manifest names.
+
+    A Secret's ``stringData`` is sent as ``data`` (base64), which is what the API server stores: the test
+    server keeps ``stringData`` as given instead of folding it in."""
+    from kubernetes_asyncio import client
+
+    core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    for obj in objects:
+        kind, namespace = obj["kind"], obj["metadata"].get("namespace", "default")
+        if kind == "Namespace":
+            await core.create_namespace(obj)
+        elif kind == "Secret":
+            secret = dict(obj)
+            strings = secret.pop("stringData", None) or {}
+            secret["data"] = {
+                **(secret.get("data") or {}),
+                **{k: base64.b64encode(v.encode()).decode() for k, v in strings.items()},
+            }
+            await core.create_namespaced_secret(namespace, secret)
+        elif kind == "Service":
+            await core.create_namespaced_service(namespace, obj)
+        elif kind == "Deployment":
+            await apps.create_namespaced_deployment(namespace, obj)
+        else:
+            group, _, version = obj["apiVersion"].partition("/")
+            plural = f"{kind.lower()}s"
+            await custom.create_namespaced_custom_object(group, version, namespace, plural, obj)
+
+
+def events(server: ApiServer, namespace: str) -> list[Obj]:
+    """The ``core/v1`` Events recorded in ``namespace``."""
+    return list(server.store.list("events", namespace))
