@@ -261,7 +261,10 @@ async def apply_objects(api: Any, objects: list[Obj]) -> None:
     server keeps ``stringData`` as given instead of folding it in."""
     from kubernetes_asyncio import client
 
-    core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    # Any: the client's stubs want typed models, while dict bodies (what a manifest is) are valid at run time
+    core: Any = client.CoreV1Api(api)
+    apps: Any = client.AppsV1Api(api)
+    custom: Any = client.CustomObjectsApi(api)
     for obj in objects:
         kind, namespace = obj["kind"], obj["metadata"].get("namespace", "default")
         if kind == "Namespace":
