@@ -123,7 +123,8 @@ async def test_a_failing_container_post_task_fails_the_workload_version(stack: K
     assert (task["definitionName"], task["status"]) == ("smoke-test", "Failed")
     assert len(stack.store.list("jobs.batch", NS)) == 1  # retries: 0, one attempt
     assert status["message"] == (
-        "Task 'smoke-test' of jobbed-jobbed-1.0.0 failed: Job has reached the specified backoff limit: exit code 3"
+        "Task 'smoke-test' of jobbed-jobbed-1.0.0 failed: "
+        "Job has reached the specified backoff limit: exit code 3"
     )
 
 
