@@ -44,6 +44,20 @@ class WatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """``KLT_WATCHER_DEFAULT_NAMESPACE`` or ``KLT_DEFAULT_NAMESPACE``: namespace of a manifest in
     ``source_paths`` that names none, as kubectl assumes."""
 
+    stuck_deadline_s: float = 600.0
+    """``KLT_WATCHER_STUCK_DEADLINE_S``: seconds a phase may wait for something that does not exist (a
+    KeptnWorkloadVersion its AppDeploy lists, a task or evaluation definition) before it fails, with
+    ``<Phase> of <object> gave up after <N>s: <what> not found`` (KLT #1878, #3680). Meanwhile the
+    KLT-visible Pending state, ``status.message`` and a NotFound event say what is missing. 10 minutes
+    leave room for an app's workloads rolled out one after another by a slow pipeline; 0 waits forever,
+    as KLT does. The countdown is kept in ``status.waitingSince``, so a restart does not reset it."""
+    keep_finished_versions: int = 10
+    """``KLT_WATCHER_KEEP_FINISHED_VERSIONS``: finished (Succeeded, Failed or Deprecated) AppVersions kept
+    per app, and WorkloadVersions per workload; older ones are deleted with their KeptnTasks,
+    KeptnEvaluations, task logs and run records (KLT #621 keeps them all, forever). 10 keeps a useful
+    history for ``klt get``/``kubectl get`` without letting the state bucket grow with every release;
+    0 keeps all. Versions still running and the current one of each app/workload are never deleted."""
+
     kubernetes: bool = False
     """``KLT_WATCHER_KUBERNETES``: Kubernetes mode. The cluster is the desired state (Namespaces opted in
     with ``keptn.sh/lifecycle-toolkit: enabled``, workloads, Keptn objects, ConfigMaps), the watcher serves
@@ -82,6 +96,10 @@ class WatcherConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         for field in ("ack_wait_s", "heartbeat_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be greater than 0")
+        if self.stuck_deadline_s < 0:
+            raise SettingsError(f"{ENV_PREFIX}STUCK_DEADLINE_S must not be negative (0 waits forever)")
+        if self.keep_finished_versions < 0:
+            raise SettingsError(f"{ENV_PREFIX}KEEP_FINISHED_VERSIONS must not be negative (0 keeps all)")
         if self.settle_s < 0:
             raise SettingsError(f"{ENV_PREFIX}SETTLE_S must not be negative")
         if not 0 < self.webhook_port < 65536:

@@ -143,6 +143,10 @@ class Driver:
         self.clock = clock
         self.view: DesiredView | None = None
         self._locks: dict[Key, asyncio.Lock] = {}
+        self.decided: Callable[[Any], None] = lambda obj: None
+        """Told every AppVersion/WorkloadVersion as decided (stored or unchanged): the stuck deadlines."""
+        self.finished: Callable[[Any], Awaitable[None]] | None = None
+        """Awaited when an AppVersion/WorkloadVersion has just become final: the retention limit."""
 
     def _lock(self, key: Key) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -297,7 +301,10 @@ class Driver:
             else:
                 log.warning("%s %s/%s kept changing under us; leaving it for the next event", *key)
                 return None
+        self.decided(outcome.obj)
         await self._announce(outcome)
+        if outcome.changed and self.finished is not None and is_terminal(outcome.obj):
+            await self.finished(outcome.obj)
         return outcome
 
     async def _announce(self, outcome: Outcome[Any]) -> None:

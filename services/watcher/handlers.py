@@ -98,9 +98,13 @@ def _resolve(by_key: Mapping[tuple[str, str], _Def], namespace: str, fallback: s
 
 
 def desired_view(
-    objects: Iterable[tuple[str, msgspec.Struct]], keptn_namespace: str, promotion_tasks_enabled: bool
+    objects: Iterable[tuple[str, msgspec.Struct]],
+    keptn_namespace: str,
+    promotion_tasks_enabled: bool,
+    stuck_deadline_s: float = 0.0,
 ) -> DesiredView:
-    """Build the view of the desired state from its stored objects."""
+    """Build the view of the desired state from its stored objects (``stuck_deadline_s``: the watcher's
+    setting, 0 waits forever)."""
     manifests = manifest_set_from_objects(objects)
     config = manifests.configs[-1] if manifests.configs else None
     return DesiredView(
@@ -109,6 +113,7 @@ def desired_view(
         options=Options(
             block_deployment=config.spec.block_deployment if config else True,
             promotion_tasks_enabled=promotion_tasks_enabled,
+            stuck_deadline_s=stuck_deadline_s,
         ),
         observability_timeout_s=_observability_timeout(config),
         keptn_namespace=keptn_namespace,

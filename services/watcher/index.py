@@ -24,6 +24,7 @@ from shared.keptn.lifecycle import (
     KeptnWorkloadVersion,
 )
 from shared.keptn.resources import KeptnApp
+from shared.subjects import untoken
 
 KINDS: dict[str, type[msgspec.Struct]] = {
     "KeptnApp": KeptnApp,
@@ -45,6 +46,15 @@ def decode_stored(key: str, value: bytes) -> Any | None:
     """The object stored under a state-bucket key, or None for a kind the watcher does not keep."""
     found = _DECODERS.get(key.split(".", 1)[0])
     return None if found is None else found[1].decode(value)
+
+
+def key_from_entry(key: str) -> Key | None:
+    """The (kind, namespace, name) of a state-bucket key, or None for a key the watcher does not keep."""
+    parts = key.split(".")
+    found = _DECODERS.get(parts[0])
+    if found is None or len(parts) != 3:
+        return None
+    return (found[0], untoken(parts[1]), untoken(parts[2]))
 
 
 def key_of(obj: Any) -> Key:

@@ -33,11 +33,13 @@ from nats.js.kv import KeyValue
 
 from services.watcher.appwindow import AppCreationWindow
 from services.watcher.config import WatcherConfig
+from services.watcher.deadlines import Deadlines
 from services.watcher.deploying import Release, ReleaseStep, release_step
 from services.watcher.driving import Driver, run_evaluation_command, run_task_command
 from services.watcher.handlers import decode_desired, desired_view
 from services.watcher.index import Index, Key
 from services.watcher.notifying import forward_cloudevents
+from services.watcher.pruning import Pruner
 from services.watcher.store import StateStore
 from services.watcher.syncing import sync_desired
 from shared.keptn.lifecycle import KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
@@ -51,7 +53,7 @@ from shared.runtime.outcomes import PermanentError
 from shared.runtime.publishing import now_rfc3339, publish
 from shared.runtime.serving import consume
 from shared.runtime.settings import CommonSettings
-from shared.subjects import Names
+from shared.subjects import Names, object_key
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +237,21 @@ async def _recover(
         log.info("Recovered: re-sent %d command(s), restarted %d release step(s)", resent, restarted)
 
 
+async def _record_forgetter(js: JetStreamContext, names: Names) -> Callable[[str, str, str], Awaitable[None]]:
+    """How the retention limit deletes the workers' records of an item: a task's attempt book and log,
+    an evaluation's progress (keys ``object_key(kind, namespace, name)``, as the workers write them)."""
+    buckets = {
+        "KeptnTask": [await js.key_value(names.task_runs_bucket), await js.key_value(names.task_logs_bucket)],
+        "KeptnEvaluation": [await js.key_value(names.evaluation_runs_bucket)],
+    }
+
+    async def forget(kind: str, namespace: str, name: str) -> None:
+        for kv in buckets.get(kind, []):
+            await kv.delete(object_key(kind, namespace, name))
+
+    return forget
+
+
 async def serve(
     common: CommonSettings,
     config: WatcherConfig,
@@ -270,6 +287,10 @@ async def serve(
         step = wiring.release_step(kube, config) if kube is not None else release_step(config.deploy_command)
         releases = BackgroundReleases(step, outbox.deploy_finished)
         driver = Driver(store, outbox, releases, now_rfc3339)
+        deadlines = Deadlines(config.stuck_deadline_s, lambda key: driver.settle([key]))
+        driver.decided = deadlines.note
+        pruner = Pruner(store, config.keep_finished_versions, await _record_forgetter(js, names))
+        driver.finished = pruner.after_finish
         moved_elsewhere: asyncio.Queue[Key] = asyncio.Queue()
 
         window = AppCreationWindow() if config.kubernetes else None
@@ -277,7 +298,9 @@ async def serve(
 
         async def on_desired(objects: list[tuple[str, msgspec.Struct]]) -> None:
             async with sync_lock:
-                view = desired_view(objects, common.keptn_namespace, config.promotion_tasks_enabled)
+                view = desired_view(
+                    objects, common.keptn_namespace, config.promotion_tasks_enabled, config.stuck_deadline_s
+                )
                 wait_s = window.hold(view, driver.index) if window is not None else None
                 await sync_desired(driver, view)
             if wait_s is not None:  # an app waits for its creation window: sync again when it closes
@@ -310,12 +333,14 @@ async def serve(
                 await _until_either(source.synced, stop)
             await _until_either(loaded, stop)
             background.append(group.create_task(follow_other_replicas()))
+            background.append(group.create_task(deadlines.run()))
             background.append(
                 group.create_task(_follow_desired(desired_kv, on_desired, ready, stop, config.settle_s))
             )
             await _until_either(ready, stop)
             if not stop.is_set():
                 await _recover(driver, outbox, releases, js, names)
+                await pruner.sweep()
                 subscription = await ensure_work_consumer(
                     js,
                     names.events_stream,

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from nats.js.kv import KeyValue
 
-from services.watcher.index import Index, Key, Stored, decode_stored, key_of
+from services.watcher.index import Index, Key, Stored, decode_stored, key_from_entry, key_of
 from shared.runtime.natsio import RevisionConflictError, get_entry, put_if
 from shared.subjects import object_key
 
@@ -40,6 +40,7 @@ class StateStore:
                     loaded.set()
                     continue
                 if entry.value is None or entry.operation is not None:
+                    self._deleted(entry.key, entry.revision or 0)
                     continue
                 try:
                     obj = decode_stored(entry.key, entry.value)
@@ -57,6 +58,21 @@ class StateStore:
                     changed(key)
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
+
+    def _deleted(self, entry_key: str, revision: int) -> None:
+        """Someone (the retention limit here or on another replica) deleted an object: forget it, unless
+        what the index holds was written after the deletion."""
+        key = key_from_entry(entry_key)
+        if key is None:
+            return
+        known = self.index.get(key)
+        if known is not None and known.revision < revision:
+            self.index.forget(key)
+
+    async def delete(self, key: Key) -> None:
+        """Delete one object (the Kubernetes projection then deletes its CR)."""
+        await self.kv.delete(object_key(*key))
+        self.index.forget(key)
 
     async def refresh(self, key: Key) -> Stored | None:
         """Re-read one object from the bucket into the index."""

@@ -110,6 +110,10 @@ class KeptnAppVersionStatus(_StatusPart, kw_only=True):
     end_time: str | None = None
     message: str = ""
     """klt addition: why the object is where it is (e.g. the failed objective); empty when all is well."""
+    waiting_since: str | None = None
+    """klt addition: when the current phase began waiting for something that does not exist (a
+    KeptnWorkloadVersion AppDeploy lists, a task or evaluation definition); None when nothing is missing.
+    The watcher's stuck deadline counts from here, so a restart neither forgets nor restarts it."""
 
 
 class KeptnAppVersion(msgspec.Struct, kw_only=True, rename="camel"):
@@ -148,6 +152,9 @@ class KeptnWorkloadVersionStatus(_StatusPart, kw_only=True):
     deployment_start_time: str | None = None
     message: str = ""
     """klt addition: why the object is where it is; empty when all is well."""
+    waiting_since: str | None = None
+    """klt addition: when the current phase began waiting for a task or evaluation definition that does
+    not exist; None when nothing is missing (the stuck deadline counts from here)."""
 
 
 class KeptnWorkloadVersion(msgspec.Struct, kw_only=True, rename="camel"):

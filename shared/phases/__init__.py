@@ -16,6 +16,7 @@ Public API::
     apply_deploy_finished(wv, DeployFinished) -> KeptnWorkloadVersion | None
     rollup(item_states, total) -> KeptnState
     is_terminal(av_or_wv) -> bool
+    gives_up_at(av_or_wv, deadline_s) -> datetime | None   (the stuck deadline, ``waiting``)
 """
 
 from shared.phases.app import deprecate_app_version, reconcile_app_version
@@ -24,6 +25,7 @@ from shared.phases.driver import is_terminal
 from shared.phases.items import item_seed, item_uid, task_context
 from shared.phases.rollup import rollup, unblocked
 from shared.phases.table import APP_TABLE, WORKLOAD_TABLE, PhaseKind, PhaseSpec, app_phases
+from shared.phases.waiting import gives_up_at
 from shared.phases.workload import DEPLOY_TIMEOUT_TEXT, reconcile_workload_version
 from shared.phases.world import AppWorld, Options, Outcome, WorkloadWorld, World
 
@@ -43,6 +45,7 @@ __all__ = [
     "apply_evaluation_event",
     "apply_task_event",
     "deprecate_app_version",
+    "gives_up_at",
     "is_terminal",
     "item_seed",
     "item_uid",

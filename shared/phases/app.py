@@ -53,6 +53,7 @@ def _run_workloads(run: Run) -> KeptnState:
         found = world.workload_versions.get(name)
         state = found.status.status if found is not None else KeptnState.PENDING
         if found is None:
+            run.missing.append(f"KeptnWorkloadVersion '{name}' not found")
             run.note(
                 f"AppDeploy of {av.metadata.name} is waiting: KeptnWorkloadVersion '{name}' not found",
                 phase=Phase.RECONCILE_WORKLOAD,

@@ -24,6 +24,7 @@ from shared.keptn.states import KeptnState, Phase, PhaseState
 from shared.messages import LifecycleEvent
 from shared.phases.reporting import NORMAL, WARNING, Reported, lifecycle_event
 from shared.phases.table import PhaseKind, PhaseSpec, phases_after
+from shared.phases.waiting import given_up, seconds_text
 from shared.phases.world import Options, Outcome, World
 
 Phased = KeptnAppVersion | KeptnWorkloadVersion
@@ -71,6 +72,8 @@ class Run:
     new_tasks: list[KeptnTask] = field(default_factory=list)
     new_evaluations: list[KeptnEvaluation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """What the current phase waits for that does not exist (``KeptnTaskDefinition 'x' not found``)."""
     failure: str = ""
     start_deploy: bool = False
 
@@ -122,13 +125,20 @@ def drive(run: Run, phases: tuple[PhaseSpec, ...], completed: Phase, run_phase: 
             run.emit(spec.phase, PhaseState.STARTED, NORMAL, "has started")
             status.current_phase = spec.phase.value
         state = run_phase(run, spec)
+        failed_text = "has failed"
         if not state.is_completed:
-            status.status = KeptnState.PROGRESSING
-            return
+            if not _waited_too_long(run):
+                status.status = KeptnState.PROGRESSING
+                return
+            state = KeptnState.FAILED
+            setattr(status, spec.state_field, state)
+            deadline = seconds_text(run.options.stuck_deadline_s)
+            failed_text = f"gave up after {deadline}: {'; '.join(run.missing)}"
+            run.failure = f"{spec.phase.value} of {run.obj.metadata.name} {failed_text}"
         if state == KeptnState.FAILED:
             status.end_time = run.now
             status.status = KeptnState.FAILED
-            run.emit(spec.phase, PhaseState.FAILED, WARNING, "has failed")
+            run.emit(spec.phase, PhaseState.FAILED, WARNING, failed_text)
             for later in phases_after(run.table, spec.phase):
                 setattr(status, later.state_field, KeptnState.DEPRECATED)
             run.emit(completed, PhaseState.FAILED, WARNING, "has failed")
@@ -140,10 +150,22 @@ def drive(run: Run, phases: tuple[PhaseSpec, ...], completed: Phase, run_phase: 
     run.emit(completed, PhaseState.FINISHED, NORMAL, "has finished")
 
 
+def _waited_too_long(run: Run) -> bool:
+    """Start (or keep) the stuck countdown while the phase misses something; True once it ran out."""
+    if not run.missing:
+        return False
+    status = run.obj.status
+    if not status.waiting_since:
+        status.waiting_since = run.now
+    return given_up(run.obj, run.now, run.options.stuck_deadline_s)
+
+
 def finish(run: Run, original: Phased, warnings: list[str]) -> Outcome[Any]:
     """Set ``status.message`` (klt addition: the failure, or what holds the object up, or the failures
     non-blocking mode let through; empty when all is well) and package the outcome."""
     status = run.obj.status
+    if not run.missing:
+        status.waiting_since = None  # nothing missing (any more): the stuck countdown stops
     if status.status == KeptnState.FAILED:
         status.message = run.failure or status.message
     else:

@@ -317,6 +317,7 @@ def _recreate(run: Run, spec: PhaseSpec, definition_name: str, name: str, uid: s
 def _missing(run: Run, spec: PhaseSpec, definition_name: str) -> None:
     kind = "KeptnTaskDefinition" if spec.kind == PhaseKind.TASKS else "KeptnEvaluationDefinition"
     phase = Phase.CREATE_TASK if spec.kind == PhaseKind.TASKS else Phase.CREATE_EVALUATION
+    run.missing.append(f"{kind} '{definition_name}' not found")
     run.note(
         f"{spec.phase.value} of {run.obj.metadata.name} is waiting: {kind} '{definition_name}' not found",
         phase=phase,

@@ -30,10 +30,14 @@ class Options:
     ``block_deployment`` is KeptnConfig ``spec.blockDeployment`` (default true, §1.11): when false, a
     failed task or evaluation phase becomes ``Warning`` and the next phase runs (§3.9).
     ``promotion_tasks_enabled`` is KLT's ``PROMOTION_TASKS_ENABLED`` (default false, §3.1).
+    ``stuck_deadline_s`` is the stuck deadline of ``shared.phases.waiting``.
     """
 
     block_deployment: bool = True
     promotion_tasks_enabled: bool = False
+    stuck_deadline_s: float = 0.0
+    """klt addition (``waiting``): seconds a phase may wait for a missing KeptnWorkloadVersion or
+    definition before it fails; 0 waits forever, as KLT does."""
 
 
 @dataclass(frozen=True, slots=True)
