@@ -5,15 +5,18 @@ are deleted with their items and records, KLT #621)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from nats.aio.client import Client
 
 from services.watcher.config import watcher_config
+from services.watcher.index import Index, key_of
+from services.watcher.store import StateStore
 from shared.keptn.lifecycle import KeptnAppVersion
 from shared.keptn.states import KeptnState
 from shared.naming import app_version_name
-from shared.runtime.natsio import get_entry, list_entries
+from shared.runtime.natsio import ensure_topology, get_entry, list_entries
 from shared.runtime.settings import CommonSettings
 from shared.subjects import Names, kind_prefix, object_key
 from tests.integration.watcher_support import (
@@ -28,6 +31,7 @@ from tests.integration.watcher_support import (
     wait_terminal,
 )
 from tests.support.natsfix import nats_client
+from tests.unit.phases_harness import app_version
 
 S, F, D, G = KeptnState.SUCCEEDED, KeptnState.FAILED, KeptnState.DEPRECATED, KeptnState.PROGRESSING
 AV = app_version_name("shop", "1.0", 1)
@@ -180,3 +184,32 @@ async def test_retention_deletes_the_older_release_with_its_items_and_records(
     assert workload_versions == {object_key("KeptnWorkloadVersion", NS, "shop-web-2.0")}
     assert len(tasks) == 2 and not tasks & old_tasks
     assert old_logs == [None, None] and old_runs == [None, None]
+
+
+async def test_a_deletion_by_another_replica_leaves_this_replicas_index(klt_settings: CommonSettings) -> None:
+    """Retention on one watcher replica must not leave another one holding (and reconciling) the deleted
+    objects; a deletion older than what the index holds is ignored."""
+    names = Names(klt_settings.prefix)
+    async with nats_client(klt_settings) as nc:
+        js = nc.jetstream()
+        await ensure_topology(js, klt_settings)
+        kv = await js.key_value(names.state_bucket)
+        mine, theirs = StateStore(kv, Index()), StateStore(kv, Index())
+        av = app_version()
+        loaded, changed = asyncio.Event(), asyncio.Event()
+        follower = asyncio.create_task(mine.follow(loaded, lambda key: changed.set()))
+        try:
+            await loaded.wait()
+            await theirs.save(av, None)
+            async with asyncio.timeout(5):
+                while mine.index.get(key_of(av)) is None:
+                    await asyncio.sleep(0.01)
+            await theirs.delete(key_of(av))
+            async with asyncio.timeout(5):
+                while mine.index.get(key_of(av)) is not None:
+                    await asyncio.sleep(0.01)
+            assert theirs.index.get(key_of(av)) is None
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
