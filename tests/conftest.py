@@ -15,7 +15,9 @@ from tests.support.prometheus import PrometheusHandle, running_prometheus
 
 # Property tests judge behaviour, not speed: on a loaded 2-core CI machine an example may take longer than
 # Hypothesis' default 200 ms deadline, which would fail a correct run.
-settings.register_profile("klt", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "klt", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 settings.load_profile("klt")
 
 

@@ -285,7 +285,9 @@ def _check_items(obj: KeptnAppVersion | KeptnWorkloadVersion, table: tuple[Phase
             assert all(item.status == S for item in items)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(scenario=scenarios(), order=st.randoms(use_true_random=False))
 def test_any_order_of_answers_ends_where_the_model_says(
     scenario: tuple[Options, Unit, list[Unit]], order: random.Random
@@ -322,7 +324,9 @@ def test_any_order_of_answers_ends_where_the_model_says(
     assert len(set(sim.created)) == len(sim.created)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(scenario=scenarios())
 def test_deciding_twice_from_the_same_input_gives_the_same_outcome(
     scenario: tuple[Options, Unit, list[Unit]],
