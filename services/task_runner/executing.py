@@ -35,6 +35,7 @@ from services.task_runner.contract import (
 from services.task_runner.downloading import DownloadError, download
 from services.task_runner.handlers import Finish, StartAttempt
 from services.task_runner.kube.attempts import JobPort, build_job, run_job_attempt, runs_as_job
+from services.task_runner.kube.jobs import job_name
 from services.task_runner.records import AttemptLog, RecordConflictError, TaskLogs, TaskRunRecord
 from services.task_runner.resolving import DesiredState, SourceKind, TaskPlan, TaskSetupError, plan_task
 from services.task_runner.running import Invocation, ProcessResult, run_process
@@ -220,6 +221,10 @@ class _TaskRun:
                 uid=self.command.uid,
                 attempt=attempt,
                 start_time=entry.start_time,
+                # KLT's status.jobName: the Job this attempt runs as (named as kube/attempts names it)
+                job_name=job_name(self.command.name, self.command.uid, attempt)
+                if self._uses_jobs(plan)
+                else "",
             )
             # The attempt is on record (above), so announcing it may overlap the run itself: the fact and
             # the log entry need not hold the process back (each is a round trip to NATS).

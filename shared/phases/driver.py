@@ -120,6 +120,10 @@ def drive(run: Run, phases: tuple[PhaseSpec, ...], completed: Phase, run_phase: 
     status = run.obj.status
     for spec in phases:
         if passes(getattr(status, spec.state_field), spec, run.options):
+            if status.current_phase == spec.phase:
+                # Passed by a fact applied outside this walk (the release step's DeployFinished):
+                # it still gets its Finished event, once, as the walk moves on from it.
+                run.emit(spec.phase, PhaseState.FINISHED, NORMAL, "has finished")
             continue
         if status.current_phase != spec.phase:
             run.emit(spec.phase, PhaseState.STARTED, NORMAL, "has started")

@@ -72,11 +72,5 @@ async def test_the_workload_version_records_its_phases(stack: KubeStack) -> None
     assert completed["message"].startswith("Workload Completed: has finished / Namespace: events-dev")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no WorkloadDeployFinished Event on a successful rollout: shared/phases/applying.py "
-    "apply_deploy_finished sets deploymentStatus Succeeded directly, so driver.drive finds the phase "
-    "already passed and never emits its Finished event (AppDeployFinished is emitted)",
-)
 async def test_a_successful_rollout_records_workload_deploy_finished(stack: KubeStack) -> None:
     assert "WorkloadDeployFinished" in await released_and_completed(stack)

@@ -128,11 +128,6 @@ async def test_a_failing_container_post_task_fails_the_workload_version(stack: K
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KeptnTask status.jobName stays empty: services/task_runner/executing.py builds TaskStarted "
-    "without job_name, so the watcher never learns the Job's name (KLT sets it, klt-facts §4)",
-)
 async def test_the_keptn_task_names_its_job(stack: KubeStack) -> None:
     outcomes = JobOutcomes()
     job = await start_release(stack, outcomes)
