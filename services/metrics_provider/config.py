@@ -37,6 +37,13 @@ class MetricsProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     manifests holding provider credentials (``user``/``password`` for Prometheus) in local mode."""
     default_namespace: str = "default"
     """Namespace of a Secret manifest that names none, as kubectl assumes."""
+    kubernetes: bool = False
+    """``KLT_METRICS_PROVIDER_KUBERNETES``: Kubernetes mode. A KeptnMetricsProvider's ``secretKeyRef``
+    (§6.2) is read from the API's Secrets in the provider's namespace instead of from Secret manifests
+    (``secret_paths`` is then unused). Off by default: local mode needs no cluster."""
+    kubeconfig: str = ""
+    """``KLT_METRICS_PROVIDER_KUBECONFIG``: kubeconfig path for Kubernetes mode; empty means the
+    in-cluster service account (in a pod), else ``$KUBECONFIG`` or ``~/.kube/config``."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.http_port <= 65535:
@@ -46,6 +53,8 @@ class MetricsProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_un
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be greater than 0")
         if self.fetch_concurrency < 1:
             raise SettingsError(f"{ENV_PREFIX}FETCH_CONCURRENCY must be at least 1")
+        if self.kubeconfig and not self.kubernetes:
+            raise SettingsError(f"{ENV_PREFIX}KUBECONFIG needs {ENV_PREFIX}KUBERNETES=true")
 
 
 def metrics_provider_config(

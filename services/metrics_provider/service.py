@@ -3,7 +3,8 @@
 It mirrors KeptnMetrics and KeptnMetricsProviders from the desired-state bucket (a KV watch), keeps one
 refresh loop per metric (``scheduling``), writes each result to the metrics bucket as KLT's status
 (``status``) with compare-and-set, answers ``<prefix>.svc.metrics.fetch`` / ``.get`` requests, and serves
-HTTP (``http_api``). Secrets are read here, in the provider's namespace, never sent over NATS.
+HTTP (``http_api``). Secrets are read here, in the provider's namespace (from Secret manifests locally,
+from the Kubernetes API in Kubernetes mode), never sent over NATS.
 
 Several replicas may run: each refreshes every metric (a duplicate fetch, not a wrong value, since every
 write is a compare-and-set on the stored status), and the request endpoints are a queue group.
@@ -12,6 +13,7 @@ write is a compare-and-set on the stored status), and the request endpoints are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -290,7 +292,28 @@ async def serve(
     *,
     secrets: SecretSource | None = None,
 ) -> None:
-    """Run the metrics-provider until ``stop`` is set (see the module docstring)."""
+    """Run the metrics-provider until ``stop`` is set (see the module docstring).
+
+    ``secrets`` defaults to the Secret manifests named by ``config.secret_paths`` in local mode, and to
+    the cluster's Secrets in Kubernetes mode (``config.kubernetes``).
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if secrets is None and config.kubernetes:
+            # Imported here: local mode never loads the Kubernetes client.
+            from shared.runtime.kube import open_api_client
+            from shared.runtime.secrets import KubernetesSecretSource
+
+            api = await stack.enter_async_context(open_api_client(config.kubeconfig))
+            secrets = KubernetesSecretSource(api)
+            log.info("Metrics provider in Kubernetes mode: provider Secrets are read from the API")
+        if secrets is None:
+            secrets = LocalSecretSource(config.secret_paths, config.default_namespace)
+        await _serve(common, config, stop, secrets)
+
+
+async def _serve(
+    common: CommonSettings, config: MetricsProviderConfig, stop: asyncio.Event, secrets: SecretSource
+) -> None:
     names = Names(common.prefix)
     nc = await connect(common, SERVICE_NAME)
     try:
@@ -298,8 +321,6 @@ async def serve(
         await ensure_topology(js, common)
         desired_kv = await js.key_value(names.desired_bucket)
         values_kv = await js.key_value(names.metrics_bucket)
-        if secrets is None:
-            secrets = LocalSecretSource(config.secret_paths, config.default_namespace)
         async with aiohttp.ClientSession() as session:
             context = ProviderContext(session=session, secrets=secrets, timeout_s=config.query_timeout_s)
             service = MetricsProvider(

@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from services.metrics_provider.config import metrics_provider_config
 from services.task_runner.config import task_runner_config
 from services.task_runner.kube.access import REQUIRED as TASK_RUNNER_ACCESS
 from services.watcher.config import watcher_config
@@ -247,7 +248,7 @@ def test_rbac_is_least_privilege_per_service() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_watcher_and_task_runner_run_in_kubernetes_mode_in_cluster(overlay: str) -> None:
+def test_watcher_task_runner_and_metrics_provider_run_in_kubernetes_mode_in_cluster(overlay: str) -> None:
     docs = render(overlay)
     config_maps = _config_maps(docs)
     watcher_pod = _one(docs, "Deployment", "klt-watcher")["spec"]["template"]["spec"]
@@ -266,6 +267,11 @@ def test_watcher_and_task_runner_run_in_kubernetes_mode_in_cluster(overlay: str)
     ]
     runner = task_runner_config(container_env(runner_container, config_maps))
     assert runner.kubernetes and runner.kubeconfig == ""
+    (provider_container,) = _one(docs, "Deployment", "klt-metrics-provider")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    provider = metrics_provider_config(container_env(provider_container, config_maps))
+    assert provider.kubernetes and provider.kubeconfig == ""  # secretKeyRef read from the API
 
 
 def _pods(docs: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:

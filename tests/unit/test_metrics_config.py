@@ -18,6 +18,19 @@ def test_metrics_provider_defaults_and_environment() -> None:
     assert config.secret_paths == ("/a", "/b")
 
 
+def test_metrics_provider_kubernetes_mode_settings() -> None:
+    assert (metrics_provider_config({}).kubernetes, metrics_provider_config({}).kubeconfig) == (False, "")
+    env = {"KLT_METRICS_PROVIDER_KUBERNETES": "true", "KLT_METRICS_PROVIDER_KUBECONFIG": "/k/config"}
+    config = metrics_provider_config(env)
+    assert (config.kubernetes, config.kubeconfig) == (True, "/k/config")
+    with pytest.raises(
+        SettingsError, match="KLT_METRICS_PROVIDER_KUBECONFIG needs KLT_METRICS_PROVIDER_KUBERNETES=true"
+    ):
+        metrics_provider_config({"KLT_METRICS_PROVIDER_KUBECONFIG": "/k/config"})
+    with pytest.raises(SettingsError, match="KLT_METRICS_PROVIDER_KUBERNETES='maybe'"):
+        metrics_provider_config({"KLT_METRICS_PROVIDER_KUBERNETES": "maybe"})
+
+
 def test_metrics_provider_rejects_unknown_and_bad_values() -> None:
     with pytest.raises(
         SettingsError, match="unknown metrics-provider setting KLT_METRICS_PROVIDER_HTTP_PROT"

@@ -18,6 +18,7 @@ import msgspec
 from services.metrics_provider.providers.base import ProviderContext, ProviderError, register
 from shared.durations import parse_duration
 from shared.keptn.resources import KeptnMetric, KeptnMetricsProvider
+from shared.runtime.secrets import SecretSourceError
 
 NO_VALUES = "no values in query result"
 TOO_MANY_VALUES = "too many values in query result"
@@ -150,7 +151,10 @@ class PrometheusBackend:
             raise ProviderError(
                 f"secret '{ref.name}' in namespace '{namespace}' cannot be read: no secret source"
             )
-        data = await self.context.secrets.get(namespace, ref.name)
+        try:
+            data = await self.context.secrets.get(namespace, ref.name)
+        except SecretSourceError as exc:  # an unreadable manifest, a 403 or an unreachable API
+            raise ProviderError(str(exc)) from None
         if data is None:
             raise ProviderError(f'secrets "{ref.name}" not found')
         user, password = data.get("user"), data.get("password")
