@@ -42,6 +42,7 @@ from services.watcher.notifying import forward_cloudevents
 from services.watcher.pruning import Pruner
 from services.watcher.store import StateStore
 from services.watcher.syncing import sync_desired
+from services.watcher.telemetry import export_traces
 from shared.keptn.lifecycle import KeptnEvaluation, KeptnTask, KeptnWorkloadVersion
 from shared.keptn.states import KeptnState
 from shared.manifests import load_paths
@@ -327,6 +328,7 @@ async def serve(
         async with asyncio.TaskGroup() as group:
             background = [group.create_task(store.follow(loaded, moved_elsewhere.put_nowait))]
             group.create_task(forward_cloudevents(js, names, stop), name="cloudevents")  # ends on stop
+            group.create_task(export_traces(js, names, stop), name="traces")  # ends on stop
             if kube is not None:
                 source, source_task = await wiring.start(group, kube, js, common, config, stop)
                 background.append(source_task)
