@@ -234,21 +234,26 @@ def _plan_app(
             plan.deprecate.append((ns, old_name))
 
 
+def _version_metadata(owner_kind: str, owner: ObjectMeta, name: str, now: str, uid: str) -> ObjectMeta:
+    """Metadata of a new AppVersion/WorkloadVersion: owned by its app/workload, carrying its trace context."""
+    traceparent = owner.annotations.get("traceparent")
+    return ObjectMeta(
+        name=name,
+        namespace=owner.namespace,
+        uid=uid,
+        creation_timestamp=now,
+        annotations={"traceparent": traceparent} if traceparent else {},
+        owner_references=[_owner(owner_kind, owner)],
+    )
+
+
 def _new_app_version(
     app: KeptnApp, context: KeptnAppContext, name: str, previous_version: str, now: str, uid: str
 ) -> KeptnAppVersion:
     """The AppVersion KLT's KeptnApp controller creates: the app spec plus the context spec (§3.5)."""
     ctx = context.spec
-    traceparent = app.metadata.annotations.get("traceparent")
     return KeptnAppVersion(
-        metadata=ObjectMeta(
-            name=name,
-            namespace=app.metadata.namespace,
-            uid=uid,
-            creation_timestamp=now,
-            annotations={"traceparent": traceparent} if traceparent else {},
-            owner_references=[_owner("KeptnApp", app.metadata)],
-        ),
+        metadata=_version_metadata("KeptnApp", app.metadata, name, now, uid),
         spec=KeptnAppVersionSpec(
             app_name=app.metadata.name,
             version=app.spec.version,
@@ -329,16 +334,8 @@ def _kwv_spec(
 def _new_workload_version(
     workload: KeptnWorkload, name: str, previous_version: str, now: str, uid: str
 ) -> KeptnWorkloadVersion:
-    traceparent = workload.metadata.annotations.get("traceparent")
     return KeptnWorkloadVersion(
-        metadata=ObjectMeta(
-            name=name,
-            namespace=workload.metadata.namespace,
-            uid=uid,
-            creation_timestamp=now,
-            annotations={"traceparent": traceparent} if traceparent else {},
-            owner_references=[_owner("KeptnWorkload", workload.metadata)],
-        ),
+        metadata=_version_metadata("KeptnWorkload", workload.metadata, name, now, uid),
         spec=_kwv_spec(workload.spec, workload.metadata.name, previous_version, {}),
     )
 
