@@ -107,5 +107,6 @@ async def _keep_applied(
                 )
             else:
                 changed = await put_desired(kv, checked.manifests)
-                log.warning("Applied the watched manifests (%d object(s) changed)", changed)
+                sys.stdout.write(f"Applied the watched manifests: {changed} object(s) changed\n")
+                sys.stdout.flush()
         await wait_set(stop, WATCH_POLL_S)

@@ -28,6 +28,9 @@ class StateStore:
     def __init__(self, kv: KeyValue, index: Index) -> None:
         self.kv = kv
         self.index = index
+        self._writing: dict[Key, bytes] = {}
+        """Values of our writes still in flight: the watch may deliver such a write before its ack does,
+        and it must not be taken for another replica's change."""
 
     async def follow(self, loaded: asyncio.Event, changed: Callable[[Key], None]) -> None:
         """Keep the index in step with the bucket: the current entries (then ``loaded`` is set), and
@@ -54,7 +57,7 @@ class StateStore:
                 if known is not None and known.revision >= (entry.revision or 0):
                     continue
                 self.index.put(obj, entry.revision or 0)
-                if loaded.is_set():
+                if loaded.is_set() and self._writing.get(key) != entry.value:
                     changed(key)
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
@@ -88,11 +91,16 @@ class StateStore:
     async def save(self, obj: Any, revision: int | None) -> int:
         """Write ``obj`` if the stored entry is still at ``revision`` (None: only if absent)."""
         key = key_of(obj)
+        value = _encoder.encode(obj)
+        self._writing[key] = value
         try:
-            new_revision = await put_if(self.kv, object_key(*key), _encoder.encode(obj), revision)
+            new_revision = await put_if(self.kv, object_key(*key), value, revision)
         except RevisionConflictError:
             await self.refresh(key)
             raise
+        finally:
+            if self._writing.get(key) is value:
+                del self._writing[key]
         self.index.put(obj, new_revision)
         return new_revision
 
