@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -59,8 +60,21 @@ class Release:
             workload_version=kwv.metadata.name,
             resource_kind=spec.resource_reference.kind,
             resource_name=spec.resource_reference.name,
-            timeout_s=timeout_s,
+            timeout_s=_remaining(kwv.status.deployment_start_time, timeout_s),
         )
+
+
+def _remaining(started: str | None, timeout_s: float) -> float:
+    """What is left of ``observabilityTimeout`` since the deploy phase started (``deploymentStartTime``), so
+    a release step restarted after a watcher restart keeps the original deadline instead of a fresh one."""
+    if not started:
+        return timeout_s
+    try:
+        begun = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return timeout_s
+    elapsed = (dt.datetime.now(dt.UTC) - begun).total_seconds()
+    return max(0.0, timeout_s - max(0.0, elapsed))
 
 
 class ReleaseStep(Protocol):
